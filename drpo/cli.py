@@ -1,0 +1,200 @@
+"""`drpo` command line: optimize, resume, show, export.
+
+Bad input gives one line on stderr and exit code 2; a failed run exits 1 and stays resumable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from drpo.calls import DRPOCallError
+from drpo.config import Context, RunConfig
+from drpo.data import DataError, load_icl
+from drpo.models.registry import SpecError, parse_spec
+from drpo.runner import Run, RunError, execute, summary
+from nodes.judges import resolve_judge
+
+ROLES = ("base", "optimizer", "judge", "selector")
+
+
+class UsageError(ValueError):
+    pass
+
+
+class RunFailed(RuntimeError):
+    def __init__(self, run: Run, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.run = run
+
+
+async def _execute(run: Run, resume: bool) -> dict[str, Any]:
+    try:
+        return await execute(run, resume=resume)
+    except (Exception, asyncio.CancelledError) as exc:
+        raise RunFailed(run, exc) from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="drpo", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    opt = sub.add_parser("optimize", help="start a DRPO run (stage 1 then stage 2)")
+    opt.add_argument("--config", type=Path, help="JSON file with a RunConfig")
+    opt.add_argument("--run-id", default=None)
+    opt.add_argument("--models", help="one model spec for every role (default: local)")
+    for role in ROLES:
+        opt.add_argument(f"--{role}", help=f"model spec of the {role} role")
+    opt.add_argument("--judge-node", help="dynamic | holistic | module:function")
+    opt.add_argument("-W", type=int, help="stage-2 beam width")
+    opt.add_argument("-M", type=int, help="stage-2 samples per state")
+    opt.add_argument("-D", type=int, help="stage-2 depth")
+    opt.add_argument("-K", type=int, help="ICL examples retrieved per query")
+    opt.add_argument("-B", type=int, help="seed queries scored per level")
+    opt.add_argument("--icl-W", type=int)
+    opt.add_argument("--icl-M", type=int)
+    opt.add_argument("--icl-D", type=int)
+    opt.add_argument("--seeds", type=int, help="use N shuffled seed queries")
+    opt.add_argument("--icl", type=int, help="optimize the first N base ICL examples")
+    opt.add_argument("--reward", choices=["dynamic", "static"])
+    opt.add_argument("--seed", type=int, help="run seed (optimizer sampling)")
+    for name in ("resume", "show", "export"):
+        sp = sub.add_parser(name)
+        sp.add_argument("run_id")
+        if name == "resume":
+            sp.add_argument("--models", help="replace every role's model spec")
+            for role in ROLES:
+                sp.add_argument(f"--{role}", help=f"replace the {role} model spec")
+        if name == "show":
+            sp.add_argument("--json", action="store_true")
+        if name == "export":
+            sp.add_argument("-o", "--output", type=Path, required=True)
+    for sp in sub.choices.values():
+        sp.add_argument("--run-dir", type=Path, default=Path("runs"))
+    return p
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    data: dict[str, Any] = {}
+    if args.config:
+        try:
+            data = json.loads(args.config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"--config {args.config}: {exc}") from exc
+    icl, sp = data.setdefault("icl", {}), data.setdefault("system_prompt", {})
+    for flag, key in (("W", "W"), ("M", "M"), ("D", "D"), ("K", "K"), ("B", "B"),
+                      ("seeds", "seeds")):
+        if getattr(args, flag) is not None:
+            sp[key] = getattr(args, flag)
+    for flag, key in (("icl_W", "W"), ("icl_M", "M"), ("icl_D", "D"), ("icl", "n")):
+        if getattr(args, flag) is not None:
+            icl[key] = getattr(args, flag)
+    if args.reward:
+        data["reward"] = args.reward
+    if args.seed is not None:
+        data["seed"] = args.seed
+    config = RunConfig.model_validate(data)
+    pool = len(load_icl(config.icl_path)[: config.icl.n])
+    if config.system_prompt.K > pool:
+        raise UsageError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
+    return config
+
+
+def _context(args: argparse.Namespace, run_dir: Path) -> Context:
+    specs = {role: getattr(args, role) or args.models or "local" for role in ROLES}
+    for role, spec in specs.items():
+        try:
+            parse_spec(spec)
+        except SpecError as exc:
+            raise UsageError(f"--{role}: {exc}") from exc
+    judge_node = args.judge_node or "dynamic"
+    resolve_judge(judge_node)
+    return Context(base_model=specs["base"], optimizer_model=specs["optimizer"],
+                   judge_model=specs["judge"], selector_model=specs["selector"],
+                   judge_node=judge_node, index_cache_dir=str(run_dir / "index_cache"))
+
+
+def _print_summary(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    print(f"run {result['run_id']}: {result['status']}")
+    print("\nbest system prompt:\n" + (result["best_system_prompt"] or "(none yet)"))
+    print(f"\nICL examples optimized: {len(result['icl_examples'])}")
+    for row in result["icl_levels"]:
+        print(f"  stage 1 level {row['level']}: mean best reward {row['mean_best_reward']:.2f}"
+              f" over {row['tracks']} example(s)")
+    for row in result["levels"]:
+        best = "-" if row["best_reward"] is None else f"{row['best_reward']:.2f}"
+        print(f"  stage 2 level {row['level']}: best reward {best}, "
+              f"{row['candidates']} candidate(s)")
+    print("LLM calls per role: " + ", ".join(f"{k} {v}" for k, v in result["calls"].items()))
+
+
+async def _main(args: argparse.Namespace) -> int:
+    run_dir: Path = args.run_dir
+    if args.command == "optimize":
+        config, context = _config(args), _context(args, run_dir)
+        run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"))
+        run.create(config, context)
+        print(f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} "
+              f"--run-dir {run_dir})", file=sys.stderr)
+        _print_summary(await _execute(run, resume=False), as_json=False)
+        return 0
+    run = Run(run_dir, args.run_id)
+    if args.command == "resume":
+        _, context = run.load()
+        overrides = {f"{role}_model": getattr(args, role) or args.models for role in ROLES}
+        for key, spec in overrides.items():
+            if spec:
+                parse_spec(spec)
+                setattr(context, key, spec)
+        run.save_context(context)
+        _print_summary(await _execute(run, resume=True), as_json=False)
+    elif args.command == "show":
+        run.load()
+        _print_summary(await summary(run), as_json=args.json)
+    else:
+        from drpo.pack import export_pack
+
+        pack = await export_pack(run, args.output)
+        print(f"wrote {args.output} (K={pack['K']}, {len(pack['icl_examples'])} ICL examples)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(_main(args))
+    except RunFailed as exc:
+        cause = exc.__cause__
+        reason = str(cause) if isinstance(cause, DRPOCallError) else str(exc)
+        print(f"drpo: run failed: {' '.join(reason.split())[:600]}\n"
+              f"The run is saved; continue it with: drpo resume {exc.run.id} "
+              f"--run-dir {exc.run.root}", file=sys.stderr)
+        return 1
+    except (UsageError, RunError, SpecError, DataError, ValidationError, ValueError) as exc:
+        print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("drpo: interrupted; the run is saved and can be resumed", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"invalid config: {where}: {msg}" if where else f"invalid config: {msg}"
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Run configuration (recorded in the graph state) and the runtime Context (models, judge node)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+INITIAL_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+class StageConfig(BaseModel):
+    """Beam search hyper-parameters of one stage (paper Table 7): W, M, D."""
+
+    model_config = ConfigDict(extra="forbid")
+    W: int = Field(ge=1, description="beam width")
+    M: int = Field(ge=1, description="action samples per state")
+    D: int = Field(ge=1, description="beam depth")
+
+
+class IclStageConfig(StageConfig):
+    W: int = Field(default=1, ge=1)
+    M: int = Field(default=1, ge=1)
+    D: int = Field(default=5, ge=1)
+    n: int | None = Field(default=None, ge=1, description="optimize the first n base examples")
+
+
+class PromptStageConfig(StageConfig):
+    W: int = Field(default=2, ge=1)
+    M: int = Field(default=3, ge=1)
+    D: int = Field(default=20, ge=1)
+    K: int = Field(default=2, ge=0, description="ICL examples retrieved per query")
+    B: int = Field(default=1, ge=1, description="seed queries scored per level (paper: 1)")
+    seeds: int | None = Field(default=None, ge=1, description="use the first N shuffled seeds")
+    shuffle_seed: int = 0
+    initial_prompt: str = INITIAL_SYSTEM_PROMPT
+
+
+class Sampling(BaseModel):
+    """Generation parameters per role."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_temperature: float = Field(default=0.0, ge=0)
+    optimizer_temperature: float = Field(default=0.7, ge=0)
+    judge_temperature: float = Field(default=0.0, ge=0)
+    base_max_tokens: int = Field(default=384, ge=16)
+    json_max_tokens: int = Field(default=1024, ge=64)
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run's search; stored in the checkpointed state."""
+
+    model_config = ConfigDict(extra="forbid")
+    icl: IclStageConfig = Field(default_factory=IclStageConfig)
+    system_prompt: PromptStageConfig = Field(default_factory=PromptStageConfig)
+    reward: Literal["dynamic", "static"] = "dynamic"
+    sampling: Sampling = Field(default_factory=Sampling)
+    seed: int = 0
+    icl_path: str | None = None
+    seed_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _k_fits_pool(self) -> RunConfig:
+        n = self.icl.n
+        if n is not None and self.system_prompt.K > n:
+            raise ValueError(f"K={self.system_prompt.K} is larger than the ICL pool ({n})")
+        return self
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Runtime dependencies, swappable per run: a model spec per role and the judge node."""
+
+    base_model: str = "local"
+    optimizer_model: str = "local"
+    judge_model: str = "local"
+    selector_model: str = "local"
+    judge_node: str = "dynamic"
+    parse_retries: int = 5
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    index_cache_dir: str | None = None

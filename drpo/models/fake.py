@@ -1,0 +1,143 @@
+"""A deterministic fake chat model for tests and dry runs.
+
+Same input -> same output. It answers every role: aspect selection, judge JSON, transition JSON
+(when called with a JSON-schema ``response_format``) and plain answers. It can add latency, return
+malformed JSON at a given rate, and counts its calls (in memory, and optionally as JSON lines in a
+log file so that calls can be counted across processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, PrivateAttr
+
+from drpo.aspects import ASPECTS
+from drpo.models.structured import structured_via_json_schema
+
+KINDS = {
+    "AspectSelectionReply": "select",
+    "JudgeReply": "judge",
+    "PromptTransitionReply": "transition",
+    "ResponseTransitionReply": "transition",
+}
+
+
+def _digest(*parts: Any) -> int:
+    return int(hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12], 16)
+
+
+class FakeChatModel(BaseChatModel):
+    latency_ms: float = 0.0
+    malformed_rate: float = 0.0
+    log: str | None = None
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _attempts: Counter[str] = PrivateAttr(default_factory=Counter)
+    calls: Counter[str] = Counter()
+
+    def model_post_init(self, context: Any) -> None:
+        self.calls = Counter()
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake"
+
+    def with_structured_output(  # type: ignore[override]
+        self, schema: type[BaseModel] | dict[str, Any], **kwargs: Any
+    ) -> Runnable[Any, Any]:
+        return structured_via_json_schema(self, schema)
+
+    def _reply(self, messages: list[BaseMessage], **kwargs: Any) -> tuple[str, str, str]:
+        text = "\n".join(str(m.content) for m in messages)
+        fmt = kwargs.get("response_format") or {}
+        spec = fmt.get("json_schema", {})
+        kind = KINDS.get(spec.get("name", ""), "generate") if fmt else "generate"
+        key = f"{_digest(kind, text, kwargs.get('seed')):x}"  # identifies the call
+        with self._lock:
+            self._attempts[key] += 1
+            attempt = self._attempts[key]
+        if kind != "generate" and _digest(key, attempt) % 1000 < self.malformed_rate * 1000:
+            return kind, key, '{"analysis": "truncated'
+        # only sampled roles depend on the seed; a re-sampled judge or selector answers the same
+        h = _digest(kind, text, kwargs.get("seed") if kind in ("transition", "generate") else None)
+        if kind == "select":
+            names = list(ASPECTS)
+            picked = [names[(h >> (4 * i)) % len(names)] for i in range(2 + h % 4)]
+            reply: Any = {
+                "query_analysis": {k: "fake analysis" for k in
+                                   ("main_topic", "user_intent", "ambiguities",
+                                    "response_format", "challenges")},
+                "aspects_selection": {"reasoning": "fake", "selected_aspects":
+                                      list(dict.fromkeys(picked)) + ["Helpfulness", "Clarity"][
+                                          : max(0, 2 - len(set(picked)))],
+                                      "new_aspects": []},
+            }
+        elif kind == "judge":
+            aspects = spec.get("schema", {}).get("required", [])
+            reply = {a: {"rationale": f"fake rationale {a}", "score": 1 + _digest(h, a) % 5}
+                     for a in aspects}
+        elif kind == "transition":
+            field = "new_system_prompt" if spec["name"] == "PromptTransitionReply" else "new_response"
+            current = _current(text)
+            reply = {"analysis": "fake", "thought": "fake",
+                     field: f"{current}\n- Tip {h % 100000:05d}."}
+        else:
+            return kind, key, f"Fake answer {h % 100000:05d}."
+        return kind, key, json.dumps(reply)
+
+    def _record(self, kind: str, key: str) -> None:
+        with self._lock:
+            self.calls[kind] += 1
+            if self.log:
+                with Path(self.log).open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"kind": kind, "key": key}) + "\n")
+
+    def _result(self, kind: str, content: str) -> ChatResult:
+        message = AIMessage(content, response_metadata={"kind": kind})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        kind, key, content = self._reply(messages, **kwargs)
+        time.sleep(self.latency_ms / 1000)
+        self._record(kind, key)
+        return self._result(kind, content)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        kind, key, content = self._reply(messages, **kwargs)
+        await asyncio.sleep(self.latency_ms / 1000)
+        self._record(kind, key)
+        return self._result(kind, content)
+
+
+def _current(text: str) -> str:
+    """The text under the '## Current ...' heading of a transition prompt."""
+    start = text.find("## Current")
+    if start == -1:
+        return "state"
+    body = text[text.find("\n", start) + 1 :]
+    end = body.find("\n## ")
+    return (body[:end] if end != -1 else body).strip()

@@ -1,0 +1,134 @@
+"""Model specs (strings) for the four roles: base, optimizer, judge, selector.
+
+Grammar (see README "Model specs"):
+  local                      embedded SmolLM2-135M-Instruct (llama.cpp, in-process)
+  local:smollm2              the same
+  local:gemma3-270m          embedded pretrained Gemma 3 270M, completion mode (base model only)
+  openai:MODEL               OpenAI, key from OPENAI_API_KEY
+  openai-compatible:MODEL@URL  any OpenAI-compatible server (vLLM, llama.cpp, Ollama);
+                             key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY"
+  hf:PATH_OR_ID              a local Hugging Face model via langchain-huggingface
+  fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log)
+Keys are read from the environment when the model is built; a spec never holds a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel
+
+from drpo.models.structured import structured_via_json_schema
+
+Provider = Literal["local", "openai", "openai-compatible", "hf", "fake"]
+LOCAL_MODELS = ("smollm2", "gemma3-270m")
+
+
+class ModelSpec(BaseModel):
+    provider: Provider
+    model: str = ""
+    base_url: str | None = None
+    options: dict[str, str] = {}
+
+
+class SpecError(ValueError):
+    """A model spec that does not parse."""
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    provider, _, rest = spec.strip().partition(":")
+    if provider == "local":
+        model = rest or "smollm2"
+        if model not in LOCAL_MODELS:
+            raise SpecError(f"unknown local model {model!r} in {spec!r}; choose {LOCAL_MODELS}")
+        return ModelSpec(provider="local", model=model)
+    if provider == "fake":
+        options: dict[str, str] = {}
+        for item in filter(None, rest.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or key not in ("latency_ms", "malformed_rate", "log"):
+                raise SpecError(f"bad fake option {item!r} in {spec!r}")
+            options[key] = value
+        return ModelSpec(provider="fake", options=options)
+    if provider == "openai" and rest:
+        return ModelSpec(provider="openai", model=rest)
+    if provider == "openai-compatible":
+        model, at, url = rest.partition("@")
+        if not (model and at and url.startswith(("http://", "https://"))):
+            raise SpecError(f"expected openai-compatible:MODEL@http(s)://HOST/v1, got {spec!r}")
+        return ModelSpec(provider="openai-compatible", model=model, base_url=url)
+    if provider == "hf" and rest:
+        return ModelSpec(provider="hf", model=rest)
+    raise SpecError(
+        f"unknown model spec {spec!r}; expected local[:smollm2|:gemma3-270m], openai:MODEL, "
+        "openai-compatible:MODEL@URL, hf:PATH_OR_ID or fake[:k=v,...]"
+    )
+
+
+_MODELS: dict[str, BaseChatModel] = {}
+_LOCK = threading.Lock()
+
+
+def get_chat_model(spec: str) -> BaseChatModel:
+    """The chat model of a spec; built once per process and shared by every role and task."""
+    with _LOCK:
+        if spec not in _MODELS:
+            _MODELS[spec] = _build(parse_spec(spec))
+        return _MODELS[spec]
+
+
+def _build(spec: ModelSpec) -> BaseChatModel:
+    if spec.provider == "fake":
+        from drpo.models.fake import FakeChatModel
+
+        opts: dict[str, Any] = dict(spec.options)
+        return FakeChatModel(
+            latency_ms=float(opts.get("latency_ms", 0)),
+            malformed_rate=float(opts.get("malformed_rate", 0)),
+            log=opts.get("log"),
+        )
+    if spec.provider == "local":
+        from drpo.models.llamacpp import ChatLlamaCpp, gemma3_path, smollm2_path
+
+        if spec.model == "gemma3-270m":
+            return ChatLlamaCpp(model_path=str(gemma3_path()), completion_mode=True)
+        return ChatLlamaCpp(model_path=str(smollm2_path()))
+    if spec.provider == "openai":
+        from langchain.chat_models import init_chat_model
+
+        return init_chat_model(spec.model, model_provider="openai")
+    if spec.provider == "openai-compatible":
+        from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
+
+        key = os.environ.get("DRPO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        return ChatOpenAI(model=spec.model, base_url=spec.base_url, api_key=SecretStr(key))
+    from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+
+    llm = HuggingFacePipeline.from_model_id(
+        model_id=spec.model, task="text-generation", pipeline_kwargs={"max_new_tokens": 512}
+    )
+    return ChatHuggingFace(llm=llm)
+
+
+def with_params(model: BaseChatModel, params: dict[str, Any]) -> BaseChatModel:
+    """A copy of the model with per-call generation parameters (temperature, seed, max_tokens)."""
+    fields = type(model).model_fields
+    known = {k: v for k, v in params.items() if k in fields}
+    return model.model_copy(update=known) if known else model
+
+
+def structured(
+    model: BaseChatModel, schema: type[BaseModel] | dict[str, Any], **params: Any
+) -> Runnable[Any, Any]:
+    """Schema-constrained JSON output: native json_schema mode for OpenAI-style servers,
+    a ``response_format`` grammar for the embedded and fake models, else prompt + parse."""
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOpenAI):
+        return with_params(model, params).with_structured_output(schema, method="json_schema")
+    return structured_via_json_schema(model, schema, **params)

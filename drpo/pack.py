@@ -1,0 +1,54 @@
+"""The alignment pack: a pickle-free JSON of what a run produced and how it was made."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from drpo.data import sha256_of
+from drpo.runner import Run, RunError, summary
+
+PACK_FORMAT = "drpo-alignment-pack/1"
+VERSIONED = ("drpo-langgraph", "langgraph", "langchain-core", "llama-cpp-python",
+             "sentence-transformers", "faiss-cpu")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+async def export_pack(run: Run, out: Path) -> dict[str, Any]:
+    config, context = run.load()
+    result = await summary(run)
+    if result["status"] != "finished":
+        raise RunError(f"run {run.id!r} is {result['status']}; finish it with `drpo resume {run.id}`")
+    pack = {
+        "format": PACK_FORMAT,
+        "run_id": run.id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "system_prompt": result["best_system_prompt"],
+        "best_reward": result["best_reward"],
+        "icl_examples": result["icl_examples"],
+        "K": config.system_prompt.K,
+        "embedding_model": context.embedding_model,
+        "models": {"base": context.base_model, "optimizer": context.optimizer_model,
+                   "judge": context.judge_model, "selector": context.selector_model},
+        "judge_node": context.judge_node,
+        "config": config.model_dump(),
+        "calls": result["calls"],
+        "versions": {name: _version(name) for name in VERSIONED},
+        "data_hashes": {"icl_examples": sha256_of(result["icl_examples"]),
+                        "seed_order": sha256_of(result["seed_order"])},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(pack, indent=2, ensure_ascii=False))
+    os.replace(tmp, out)
+    return pack

@@ -1,0 +1,180 @@
+"""Run, resume and read DRPO runs: the graph compiled with a SQLite checkpointer per run.
+
+Layout: RUN_DIR/<run-id>/{run.json, checkpoints.sqlite, result.json}; RUN_DIR/store.sqlite holds
+the LangGraph store shared by the runs of RUN_DIR (the aspect-selection cache lives there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+from drpo.config import Context, RunConfig
+from graph import builder
+
+
+class RunError(ValueError):
+    """A run that cannot be started, resumed or read as asked (bad id, existing run, ...)."""
+
+
+class Run:
+    def __init__(self, run_dir: str | Path, run_id: str) -> None:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise RunError(f"invalid run id {run_id!r}")
+        self.root = Path(run_dir)
+        self.id = run_id
+        self.dir = self.root / run_id
+
+    @property
+    def meta_file(self) -> Path:
+        return self.dir / "run.json"
+
+    @property
+    def thread(self) -> dict[str, Any]:
+        return {"configurable": {"thread_id": self.id}}
+
+    def exists(self) -> bool:
+        return self.meta_file.exists()
+
+    def create(self, config: RunConfig, context: Context) -> None:
+        if self.exists():
+            raise RunError(f"run {self.id!r} already exists in {self.root}; use `drpo resume {self.id}`")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = {"run_id": self.id, "created": time.time(), "config": config.model_dump(),
+                "context": asdict(context)}
+        tmp = self.meta_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, self.meta_file)
+
+    def save_context(self, context: Context) -> None:
+        """Record changed model specs (e.g. a resume with another judge)."""
+        meta = json.loads(self.meta_file.read_text())
+        meta["context"] = asdict(context)
+        tmp = self.meta_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, self.meta_file)
+
+    def load(self) -> tuple[RunConfig, Context]:
+        if not self.exists():
+            raise RunError(f"no run {self.id!r} in {self.root}")
+        meta = json.loads(self.meta_file.read_text())
+        return RunConfig.model_validate(meta["config"]), Context(**meta["context"])
+
+    @asynccontextmanager
+    async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+        """The graph compiled with this run's checkpointer and the run dir's shared store."""
+        async with (
+            AsyncSqliteSaver.from_conn_string(str(self.dir / "checkpoints.sqlite")) as saver,
+            AsyncSqliteStore.from_conn_string(str(self.root / "store.sqlite")) as store,
+        ):
+            await saver.setup()
+            await store.setup()
+            yield builder.compile(checkpointer=saver, store=store)
+
+
+Progress = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def execute(run: Run, resume: bool, progress: Progress = _stderr) -> dict[str, Any]:
+    """Start or continue the run; prints progress; returns the summary of the final state."""
+    config, context = run.load()
+    calls: Counter[str] = Counter()
+    started = time.monotonic()
+    async with run.graph() as g:
+        snapshot = await g.aget_state(run.thread)
+        if resume and not snapshot.next and snapshot.values:
+            progress(f"run {run.id} has already finished")
+            return await summary(run)
+        payload = None if resume and snapshot.values else {"config": config.model_dump()}
+        async for namespace, update in g.astream(
+            payload, run.thread, context=context, stream_mode="updates", subgraphs=True,
+            durability="sync",
+        ):
+            if not namespace:
+                continue
+            for node, values in update.items():
+                if not isinstance(values, dict):
+                    continue
+                calls.update(values.get("calls", {}))
+                if node == "prune_beam":
+                    _report(values, calls, time.monotonic() - started, progress)
+    result = await summary(run)
+    (run.dir / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _report(values: dict[str, Any], calls: Counter[str], elapsed: float, progress: Progress) -> None:
+    records = values.get("levels", [])
+    if not records:
+        return
+    rewards = [r["best_reward"] for r in records if r["best_reward"] is not None]
+    stage, level = records[0]["stage"], records[0]["level"]
+    best = f"{max(rewards):.2f}" if rewards else "-"
+    made = ", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
+    progress(f"[{elapsed:6.1f}s] {stage} level {level}: {len(records)} track(s), "
+             f"best reward {best}; calls so far: {made}")
+
+
+async def summary(run: Run) -> dict[str, Any]:
+    """What `drpo show` prints: best prompt, ICL examples, reward by level, calls per role."""
+    async with run.graph() as g:
+        snapshot = await g.aget_state(run.thread, subgraphs=True)
+    values: dict[str, Any] = dict(snapshot.values)
+    calls = Counter(values.get("calls", {}))
+    stage_values: dict[str, Any] = {}
+    for task in snapshot.tasks:  # a stage still in progress
+        if task.state is not None and hasattr(task.state, "values"):
+            stage_values = dict(task.state.values)
+            calls.update(stage_values.get("calls", {}))
+    icl_levels = values.get("icl_levels") or (
+        stage_values.get("levels", []) if stage_values.get("stage") == "icl" else [])
+    levels = values.get("levels") or (
+        stage_values.get("levels", []) if stage_values.get("stage") == "system_prompt" else [])
+    beam = stage_values.get("beam", {}).get("system_prompt", [])
+    best_prompt = values.get("best_system_prompt") or (beam[0]["candidate"]["text"] if beam else None)
+    return {
+        "run_id": run.id,
+        "status": "finished" if values and not snapshot.next else
+                  ("in progress" if values else "not started"),
+        "next": list(snapshot.next),
+        "best_system_prompt": best_prompt,
+        "best_reward": values.get("best_reward"),
+        "icl_examples": values.get("icl_examples", []),
+        "levels": [_level_row(r) for r in levels],
+        "icl_levels": _icl_rows(icl_levels),
+        "calls": dict(sorted(calls.items())),
+        "seed_order": values.get("seed_order", []),
+        "records": {"system_prompt": levels, "icl": icl_levels},
+    }
+
+
+def _level_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {"level": record["level"], "best_reward": record["best_reward"],
+            "queries": record["queries"], "candidates": len(record["candidates"]),
+            "dropped_duplicates": record["dropped_duplicates"]}
+
+
+def _icl_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stage 1 by level: the mean over examples of each track's best reward."""
+    by_level: dict[int, list[float]] = {}
+    for r in records:
+        if r["best_reward"] is not None:
+            by_level.setdefault(r["level"], []).append(r["best_reward"])
+    return [{"level": lv, "mean_best_reward": sum(v) / len(v), "tracks": len(v)}
+            for lv, v in sorted(by_level.items())]

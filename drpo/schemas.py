@@ -1,0 +1,123 @@
+"""Reply schemas of the three JSON-producing LLM calls, with validation (App. E)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from drpo.aspects import ASPECTS, canonical
+
+AspectName = Literal[tuple(ASPECTS)]  # type: ignore[valid-type]
+
+
+class QueryAnalysis(BaseModel):
+    main_topic: str = Field(max_length=200)
+    user_intent: str = Field(max_length=200)
+    ambiguities: str = Field(max_length=200)
+    response_format: str = Field(max_length=200)
+    challenges: str = Field(max_length=200)
+
+
+class NewAspect(BaseModel):
+    name: str = Field(min_length=2, max_length=40)
+    description: str = Field(min_length=10, max_length=300)
+
+
+class SelectionBody(BaseModel):
+    reasoning: str = Field(max_length=400)
+    selected_aspects: list[AspectName] = Field(min_length=2, max_length=5)  # type: ignore[valid-type]
+    new_aspects: list[NewAspect] = Field(default_factory=list, max_length=3)  # adds to selected
+
+
+class AspectSelectionReply(BaseModel):
+    """Reward selection (App. E.1.2): 2–5 aspects from R, possibly new ones with descriptions."""
+
+    query_analysis: QueryAnalysis
+    aspects_selection: SelectionBody
+
+    @field_validator("aspects_selection", mode="before")
+    @classmethod
+    def _canonical_names(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("selected_aspects"), list):
+            names = [canonical(str(n)) or str(n) for n in value["selected_aspects"]]
+            value = {**value, "selected_aspects": list(dict.fromkeys(names))}
+        return value
+
+    @model_validator(mode="after")
+    def _two_to_five(self) -> AspectSelectionReply:
+        total = len(self.aspects())
+        if not 2 <= total <= 5:
+            raise ValueError(f"select 2 to 5 aspects in all, got {total}")
+        return self
+
+    def aspects(self) -> dict[str, str]:
+        """name -> description of every chosen aspect (predefined first, then proposed)."""
+        chosen = {name: ASPECTS[name] for name in self.aspects_selection.selected_aspects}
+        for new in self.aspects_selection.new_aspects:
+            name = canonical(new.name) or new.name.strip()
+            chosen.setdefault(name, ASPECTS.get(name, new.description))
+        return chosen
+
+
+class AspectScore(BaseModel):
+    rationale: str
+    score: float = Field(ge=1, le=5)
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return float(value.strip().split("/")[0])
+        return value
+
+
+def judge_schema(aspects: list[str]) -> dict[str, Any]:
+    """JSON schema of the judge reply for the selected aspects (App. E.1.1 eval dict)."""
+    item = {
+        "type": "object",
+        "properties": {
+            "rationale": {"type": "string", "maxLength": 400},
+            "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        },
+        "required": ["rationale", "score"],
+        "additionalProperties": False,
+    }
+    return {
+        "title": "JudgeReply",
+        "type": "object",
+        "properties": {name: item for name in aspects},
+        "required": list(aspects),
+        "additionalProperties": False,
+    }
+
+
+def validate_judge_reply(data: dict[str, Any], aspects: list[str]) -> dict[str, AspectScore]:
+    """Scores for exactly the selected aspects; a missing aspect or a bad score is an error."""
+    lowered = {str(key).strip().lower(): value for key, value in data.items()}
+    scores: dict[str, AspectScore] = {}
+    for name in aspects:
+        value = lowered.get(name.lower())
+        if not isinstance(value, dict):
+            raise ValueError(f"judge reply lacks aspect {name!r}")
+        try:
+            scores[name] = AspectScore.model_validate(value)
+        except (ValidationError, ValueError) as exc:
+            raise ValueError(f"judge reply has a bad score for {name!r}: {exc}") from exc
+    return scores
+
+
+class PromptTransitionReply(BaseModel):
+    """State transition for the system prompt (App. E.2)."""
+
+    analysis: str = Field(max_length=1500)
+    thought: str = Field(max_length=1500)
+    new_system_prompt: str = Field(min_length=1, max_length=4000)
+
+
+class ResponseTransitionReply(BaseModel):
+    """State transition for an ICL response (Alg. 1)."""
+
+    analysis: str = Field(max_length=1500)
+    thought: str = Field(max_length=1500)
+    new_response: str = Field(min_length=1, max_length=4000)

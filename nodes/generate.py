@@ -1,0 +1,34 @@
+"""generate: the base model's answer B(x | s, I_K*) for one candidate and query (Alg. 2).
+
+The answer goes straight on to its own judge task, so each chain of a level runs on its own.
+"""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+
+from drpo.calls import call_text
+from drpo.config import Context
+from drpo.models import get_chat_model
+from drpo.prompting import build_messages
+from nodes.tasks import GenerateTask, JudgeTask, run_config
+
+
+async def generate(task: GenerateTask, runtime: Runtime[Context]) -> Command[str]:
+    sampling = run_config(task).sampling
+    messages = build_messages(task["candidate"]["text"], task["icl"], task["query"])
+    output = await call_text(
+        get_chat_model(runtime.context.base_model),
+        messages,
+        temperature=sampling.base_temperature,
+        max_tokens=sampling.base_max_tokens,
+    )
+    judged: JudgeTask = {
+        "candidate": task["candidate"],
+        "query": task["query"],
+        "output": output.strip(),
+        "aspects": task["aspects"],
+        "config": task["config"],
+    }
+    return Command(update={"calls": {"base": 1}}, goto=Send("judge", judged))

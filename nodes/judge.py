@@ -1,0 +1,28 @@
+"""judge: the evaluator E scores one output on its aspects; reward r = the mean score (§3.2.1)."""
+
+from __future__ import annotations
+
+from statistics import fmean
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from drpo.config import Context
+from drpo.state import Evaluation
+from nodes.judges import resolve_judge
+from nodes.tasks import JudgeTask
+
+
+async def judge(task: JudgeTask, runtime: Runtime[Context]) -> dict[str, Any]:
+    verdict = await resolve_judge(runtime.context.judge_node)(task, runtime)
+    scores = verdict["scores"]
+    if not scores:
+        raise ValueError(f"judge returned no scores for {task['candidate']['id']}")
+    evaluation: Evaluation = {
+        "candidate": task["candidate"],
+        "query": task["query"],
+        "output": task["output"],
+        "scores": scores,
+        "reward": fmean(float(s["score"]) for s in scores.values()),
+    }
+    return {"evaluations": [evaluation], "calls": {"judge": int(verdict.get("calls", 1))}}

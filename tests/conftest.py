@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from drpo.config import Context, RunConfig  # noqa: E402
+from drpo.runner import Run, execute, summary  # noqa: E402
+
+
+def fake_spec(log: Path, **opts: Any) -> str:
+    extra = "".join(f",{k}={v}" for k, v in opts.items())
+    return f"fake:log={log}{extra}"
+
+
+def fake_context(spec: str, **kw: Any) -> Context:
+    return Context(base_model=kw.pop("base", spec), optimizer_model=spec, judge_model=spec,
+                   selector_model=kw.pop("selector", spec), **kw)
+
+
+def small_config(**sp: Any) -> dict[str, Any]:
+    return {"icl": {"n": 2, "D": 2}, "system_prompt": {"W": 2, "M": 2, "D": 3, "K": 2,
+                                                        "seeds": 6, **sp}}
+
+
+def run_once(run_dir: Path, run_id: str, context: Context, config: dict[str, Any]) -> dict[str, Any]:
+    run = Run(run_dir, run_id)
+    run.create(RunConfig.model_validate(config), context)
+    return asyncio.run(execute(run, resume=False, progress=lambda _line: None))
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def show(run_dir: Path, run_id: str) -> dict[str, Any]:
+    return asyncio.run(summary(Run(run_dir, run_id)))
+
+
+@pytest.fixture()
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "calls.jsonl"

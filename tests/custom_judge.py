@@ -1,0 +1,15 @@
+"""A user-supplied judge node for the swap test: scores by answer length, calls no model."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from drpo.config import Context
+from nodes.judges import Verdict
+from nodes.tasks import JudgeTask
+
+
+async def length_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
+    score = float(1 + len(task["output"]) % 5)
+    return {"scores": {a: {"rationale": "length", "score": score}
+                       for a in task["aspects"]["aspects"]}, "calls": 0}

@@ -1,0 +1,76 @@
+"""Beam search mechanics with the deterministic fake model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from drpo.state import Candidate, Evaluation, SearchState
+from nodes.prune_beam import prune_beam
+from tests.conftest import fake_context, fake_spec, run_once, small_config
+
+
+def _check_top_w(records: list[dict], width: int) -> int:
+    checked = 0
+    for record in records:
+        ranked = sorted(record["candidates"], key=lambda c: (-c["reward"], c["id"]))
+        expected = {c["id"] for c in ranked[:width]}
+        kept = {c["id"] for c in record["candidates"] if c["kept"]}
+        assert kept == expected, (record["track"], record["level"])
+        rewards = [c["reward"] for c in record["candidates"]]
+        assert record["best_reward"] == max(rewards)
+        checked += 1
+    return checked
+
+
+def test_kept_candidates_are_top_w_by_reward(tmp_path: Path, log_path: Path) -> None:
+    result = run_once(tmp_path, "beam", fake_context(fake_spec(log_path)),
+                      small_config(W=2, M=3, D=3))
+    records = result["records"]
+    assert _check_top_w(records["system_prompt"], 2) == 4
+    assert _check_top_w(records["icl"], 1) == 2 * 3
+    # the next level's parents are exactly the kept ones
+    by_level = {r["level"]: r for r in records["system_prompt"]}
+    for level in range(1, 4):
+        parents = {c["parent"] for c in by_level[level]["candidates"]}
+        kept_before = {c["id"] for c in by_level[level - 1]["candidates"] if c["kept"]}
+        assert parents <= kept_before and parents
+    # P* is the top of the final beam
+    final = max(by_level[3]["candidates"], key=lambda c: (c["reward"], c["id"] == ""))
+    assert result["best_system_prompt"] == final["text"]
+    # rewards are means of the per-aspect scores
+    for cand in by_level[2]["candidates"]:
+        ev = cand["evaluations"][0]
+        scores = [s["score"] for s in ev["scores"].values()]
+        assert 2 <= len(scores) <= 5
+        assert abs(ev["reward"] - sum(scores) / len(scores)) < 1e-9
+
+
+def _cand(cid: str, track: str = "t", level: int = 1) -> Candidate:
+    return {"id": cid, "track": track, "level": level, "parent": "t:L00", "text": cid,
+            "former": [], "analysis": "", "thought": ""}
+
+
+def _ev(cid: str, reward: float, query: str = "q") -> Evaluation:
+    return {"candidate": _cand(cid), "query": query, "output": "o",
+            "scores": {"Helpfulness": {"rationale": "", "score": reward}}, "reward": reward}
+
+
+def test_prune_beam_alone_ranks_by_mean_reward_over_queries() -> None:
+    state: SearchState = {
+        "stage": "system_prompt", "level": 1, "tracks": {"t": {"initial": "p"}},
+        "config": {"system_prompt": {"W": 2}},
+        "evaluations": [_ev("a", 5, "q1"), _ev("a", 1, "q2"),   # mean 3
+                        _ev("b", 4, "q1"), _ev("b", 4, "q2"),   # mean 4
+                        _ev("c", 3, "q1"), _ev("c", 3, "q2"),   # mean 3, after "a" on ties
+                        _ev("old", 5, "q1") | {"candidate": _cand("old", level=0)}],
+        "proposals": [_cand("a"), _cand("b"), _cand("c"), _cand("d")],
+        "beam": {"t": []},
+    }
+    out = asyncio.run(prune_beam(state))
+    assert [s["candidate"]["id"] for s in out["beam"]["t"]] == ["b", "a"]
+    assert out["level"] == 2
+    record = out["levels"][0]
+    assert record["best_reward"] == 4
+    assert record["dropped_duplicates"] == 1  # "d" proposed but never evaluated
+    assert out["evaluations"].value == [] and out["proposals"].value == []
