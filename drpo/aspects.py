@@ -15,7 +15,9 @@ ASPECTS: dict[str, str] = {
         "Acknowledges the assistant's limits (no real-time data, no browsing or physical "
         "actions) where relevant."
     ),
-    "Critical-Thinking": "Examines the query's claims and assumptions instead of taking them as given.",
+    "Critical-Thinking": (
+        "Examines the query's claims and assumptions instead of taking them as given."
+    ),
     "Creativity": "Shows originality and offers fresh perspectives or solutions where fitting.",
     "Interactivity": "Uses questions, prompts or actionable suggestions to involve the user.",
     "Empathy": "Recognises the user's emotional state and responds supportively.",

@@ -9,9 +9,8 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
-from pydantic import BaseModel, ValidationError
-
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel, ValidationError
 
 from drpo.models import structured
 from drpo.models.registry import with_params

@@ -88,8 +88,14 @@ def _config(args: argparse.Namespace) -> RunConfig:
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"--config {args.config}: {exc}") from exc
     icl, sp = data.setdefault("icl", {}), data.setdefault("system_prompt", {})
-    for flag, key in (("W", "W"), ("M", "M"), ("D", "D"), ("K", "K"), ("B", "B"),
-                      ("seeds", "seeds")):
+    for flag, key in (
+        ("W", "W"),
+        ("M", "M"),
+        ("D", "D"),
+        ("K", "K"),
+        ("B", "B"),
+        ("seeds", "seeds"),
+    ):
         if getattr(args, flag) is not None:
             sp[key] = getattr(args, flag)
     for flag, key in (("icl_W", "W"), ("icl_M", "M"), ("icl_D", "D"), ("icl", "n")):
@@ -101,7 +107,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         data["seed"] = args.seed
     config = RunConfig.model_validate(data)
     pool = len(load_icl(config.icl_path)[: config.icl.n])
-    if config.system_prompt.K > pool:
+    if pool < config.system_prompt.K:
         raise UsageError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
     return config
 
@@ -115,9 +121,14 @@ def _context(args: argparse.Namespace, run_dir: Path) -> Context:
             raise UsageError(f"--{role}: {exc}") from exc
     judge_node = args.judge_node or "dynamic"
     resolve_judge(judge_node)
-    return Context(base_model=specs["base"], optimizer_model=specs["optimizer"],
-                   judge_model=specs["judge"], selector_model=specs["selector"],
-                   judge_node=judge_node, index_cache_dir=str(run_dir / "index_cache"))
+    return Context(
+        base_model=specs["base"],
+        optimizer_model=specs["optimizer"],
+        judge_model=specs["judge"],
+        selector_model=specs["selector"],
+        judge_node=judge_node,
+        index_cache_dir=str(run_dir / "index_cache"),
+    )
 
 
 def _print_summary(result: dict[str, Any], as_json: bool) -> None:
@@ -128,12 +139,15 @@ def _print_summary(result: dict[str, Any], as_json: bool) -> None:
     print("\nbest system prompt:\n" + (result["best_system_prompt"] or "(none yet)"))
     print(f"\nICL examples optimized: {len(result['icl_examples'])}")
     for row in result["icl_levels"]:
-        print(f"  stage 1 level {row['level']}: mean best reward {row['mean_best_reward']:.2f}"
-              f" over {row['tracks']} example(s)")
+        print(
+            f"  stage 1 level {row['level']}: mean best reward {row['mean_best_reward']:.2f}"
+            f" over {row['tracks']} example(s)"
+        )
     for row in result["levels"]:
         best = "-" if row["best_reward"] is None else f"{row['best_reward']:.2f}"
-        print(f"  stage 2 level {row['level']}: best reward {best}, "
-              f"{row['candidates']} candidate(s)")
+        print(
+            f"  stage 2 level {row['level']}: best reward {best}, {row['candidates']} candidate(s)"
+        )
     print("LLM calls per role: " + ", ".join(f"{k} {v}" for k, v in result["calls"].items()))
 
 
@@ -143,8 +157,10 @@ async def _main(args: argparse.Namespace) -> int:
         config, context = _config(args), _context(args, run_dir)
         run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"))
         run.create(config, context)
-        print(f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} "
-              f"--run-dir {run_dir})", file=sys.stderr)
+        print(
+            f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir {run_dir})",
+            file=sys.stderr,
+        )
         _print_summary(await _execute(run, resume=False), as_json=False)
         return 0
     run = Run(run_dir, args.run_id)
@@ -175,9 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as exc:
         cause = exc.__cause__
         reason = str(cause) if isinstance(cause, DRPOCallError) else str(exc)
-        print(f"drpo: run failed: {' '.join(reason.split())[:600]}\n"
-              f"The run is saved; continue it with: drpo resume {exc.run.id} "
-              f"--run-dir {exc.run.root}", file=sys.stderr)
+        print(
+            f"drpo: run failed: {' '.join(reason.split())[:600]}\n"
+            f"The run is saved; continue it with: drpo resume {exc.run.id} "
+            f"--run-dir {exc.run.root}",
+            file=sys.stderr,
+        )
         return 1
     except (UsageError, RunError, SpecError, DataError, ValidationError, ValueError) as exc:
         print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)

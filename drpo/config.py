@@ -63,7 +63,7 @@ class RunConfig(BaseModel):
     @model_validator(mode="after")
     def _k_fits_pool(self) -> RunConfig:
         n = self.icl.n
-        if n is not None and self.system_prompt.K > n:
+        if n is not None and n < self.system_prompt.K:
             raise ValueError(f"K={self.system_prompt.K} is larger than the ICL pool ({n})")
         return self
 

@@ -72,7 +72,10 @@ def load_seeds(seed_dir: str | Path | None = None) -> list[str]:
     except FileNotFoundError as exc:
         raise DataError(f"{folder / 'seed_redteam.txt'}: file not found") from exc
     queries: list[str] = []
-    for name, rows, key in (("seed_alpaca.json", alpaca, "instruction"), ("seed_lima.json", lima, "query")):
+    for name, rows, key in (
+        ("seed_alpaca.json", alpaca, "instruction"),
+        ("seed_lima.json", lima, "query"),
+    ):
         if not isinstance(rows, list) or not all(isinstance(r, dict) and key in r for r in rows):
             raise DataError(f"{folder / name}: expected a list of objects with {key!r}")
         queries += [str(r[key]).strip() for r in rows]

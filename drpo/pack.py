@@ -13,8 +13,14 @@ from drpo.data import sha256_of
 from drpo.runner import Run, RunError, summary
 
 PACK_FORMAT = "drpo-alignment-pack/1"
-VERSIONED = ("drpo-langgraph", "langgraph", "langchain-core", "llama-cpp-python",
-             "sentence-transformers", "faiss-cpu")
+VERSIONED = (
+    "drpo-langgraph",
+    "langgraph",
+    "langchain-core",
+    "llama-cpp-python",
+    "sentence-transformers",
+    "faiss-cpu",
+)
 
 
 def _version(dist: str) -> str | None:
@@ -28,7 +34,9 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
     config, context = run.load()
     result = await summary(run)
     if result["status"] != "finished":
-        raise RunError(f"run {run.id!r} is {result['status']}; finish it with `drpo resume {run.id}`")
+        raise RunError(
+            f"run {run.id!r} is {result['status']}; finish it with `drpo resume {run.id}`"
+        )
     pack = {
         "format": PACK_FORMAT,
         "run_id": run.id,
@@ -38,14 +46,20 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
         "icl_examples": result["icl_examples"],
         "K": config.system_prompt.K,
         "embedding_model": context.embedding_model,
-        "models": {"base": context.base_model, "optimizer": context.optimizer_model,
-                   "judge": context.judge_model, "selector": context.selector_model},
+        "models": {
+            "base": context.base_model,
+            "optimizer": context.optimizer_model,
+            "judge": context.judge_model,
+            "selector": context.selector_model,
+        },
         "judge_node": context.judge_node,
         "config": config.model_dump(),
         "calls": result["calls"],
         "versions": {name: _version(name) for name in VERSIONED},
-        "data_hashes": {"icl_examples": sha256_of(result["icl_examples"]),
-                        "seed_order": sha256_of(result["seed_order"])},
+        "data_hashes": {
+            "icl_examples": sha256_of(result["icl_examples"]),
+            "seed_order": sha256_of(result["seed_order"]),
+        },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

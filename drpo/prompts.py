@@ -29,9 +29,10 @@ select the aspects and explain why.
 Reply with one JSON object:
 {{"query_analysis": {{"main_topic": "...", "user_intent": "...", "ambiguities": "...", \
 "response_format": "...", "challenges": "..."}},
- "aspects_selection": {{"reasoning": "...", "selected_aspects": ["Aspect", "..."], \
+ "aspects_selection": {{"reasoning": "...", "selected_aspects": {{"Aspect": true, "...": true}}, \
 "new_aspects": [{{"name": "...", "description": "..."}}]}}}}
-"new_aspects" may be empty; "selected_aspects" and "new_aspects" together hold 2 to 5 aspects."""
+"selected_aspects" marks the chosen aspects of the list with true; "new_aspects" may be empty; \
+together they hold 2 to 5 aspects."""
 
 JUDGE = """You are an impartial judge. Rate the quality of the output below on each of the \
 selected aspects.
@@ -116,14 +117,21 @@ Reply with one JSON object:
  "new_response": "<the new answer>"}}"""
 
 
-def aspect_list(names: Sequence[str] | None = None, descriptions: dict[str, str] | None = None) -> str:
+def aspect_list(
+    names: Sequence[str] | None = None, descriptions: dict[str, str] | None = None
+) -> str:
     table = descriptions or ASPECTS
-    return "\n".join(f"- {name}: {table.get(name, ASPECTS.get(name, ''))}" for name in names or table)
+    return "\n".join(
+        f"- {name}: {table.get(name, ASPECTS.get(name, ''))}" for name in names or table
+    )
 
 
 def eval_dict(aspects: Sequence[str]) -> str:
     template = {
-        name: {"rationale": f"[your thoughts on the {name.lower()} of the output]", "score": "[1-5]"}
+        name: {
+            "rationale": f"[your thoughts on the {name.lower()} of the output]",
+            "score": "[1-5]",
+        }
         for name in aspects
     }
     return json.dumps(template, indent=2)

@@ -17,9 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.sqlite.aio import AsyncSqliteStore
+from langgraph.types import StateSnapshot
 
 from drpo.config import Context, RunConfig
 from graph import builder
@@ -42,7 +44,7 @@ class Run:
         return self.dir / "run.json"
 
     @property
-    def thread(self) -> dict[str, Any]:
+    def thread(self) -> RunnableConfig:
         return {"configurable": {"thread_id": self.id}}
 
     def exists(self) -> bool:
@@ -50,10 +52,16 @@ class Run:
 
     def create(self, config: RunConfig, context: Context) -> None:
         if self.exists():
-            raise RunError(f"run {self.id!r} already exists in {self.root}; use `drpo resume {self.id}`")
+            raise RunError(
+                f"run {self.id!r} already exists in {self.root}; use `drpo resume {self.id}`"
+            )
         self.dir.mkdir(parents=True, exist_ok=True)
-        meta = {"run_id": self.id, "created": time.time(), "config": config.model_dump(),
-                "context": asdict(context)}
+        meta = {
+            "run_id": self.id,
+            "created": time.time(),
+            "config": config.model_dump(),
+            "context": asdict(context),
+        }
         tmp = self.meta_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
         os.replace(tmp, self.meta_file)
@@ -103,12 +111,16 @@ async def execute(run: Run, resume: bool, progress: Progress = _stderr) -> dict[
             return await summary(run)
         payload = None if resume and snapshot.values else {"config": config.model_dump()}
         async for namespace, update in g.astream(
-            payload, run.thread, context=context, stream_mode="updates", subgraphs=True,
+            payload,
+            run.thread,
+            context=context,
+            stream_mode="updates",
+            subgraphs=True,
             durability="sync",
         ):
             if not namespace:
                 continue
-            for node, values in update.items():
+            for node, values in dict(update).items():
                 if not isinstance(values, dict):
                     continue
                 calls.update(values.get("calls", {}))
@@ -119,7 +131,9 @@ async def execute(run: Run, resume: bool, progress: Progress = _stderr) -> dict[
     return result
 
 
-def _report(values: dict[str, Any], calls: Counter[str], elapsed: float, progress: Progress) -> None:
+def _report(
+    values: dict[str, Any], calls: Counter[str], elapsed: float, progress: Progress
+) -> None:
     records = values.get("levels", [])
     if not records:
         return
@@ -127,8 +141,10 @@ def _report(values: dict[str, Any], calls: Counter[str], elapsed: float, progres
     stage, level = records[0]["stage"], records[0]["level"]
     best = f"{max(rewards):.2f}" if rewards else "-"
     made = ", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
-    progress(f"[{elapsed:6.1f}s] {stage} level {level}: {len(records)} track(s), "
-             f"best reward {best}; calls so far: {made}")
+    progress(
+        f"[{elapsed:6.1f}s] {stage} level {level}: {len(records)} track(s), "
+        f"best reward {best}; calls so far: {made}"
+    )
 
 
 async def summary(run: Run) -> dict[str, Any]:
@@ -139,19 +155,24 @@ async def summary(run: Run) -> dict[str, Any]:
     calls = Counter(values.get("calls", {}))
     stage_values: dict[str, Any] = {}
     for task in snapshot.tasks:  # a stage still in progress
-        if task.state is not None and hasattr(task.state, "values"):
+        if isinstance(task.state, StateSnapshot):
             stage_values = dict(task.state.values)
             calls.update(stage_values.get("calls", {}))
     icl_levels = values.get("icl_levels") or (
-        stage_values.get("levels", []) if stage_values.get("stage") == "icl" else [])
+        stage_values.get("levels", []) if stage_values.get("stage") == "icl" else []
+    )
     levels = values.get("levels") or (
-        stage_values.get("levels", []) if stage_values.get("stage") == "system_prompt" else [])
+        stage_values.get("levels", []) if stage_values.get("stage") == "system_prompt" else []
+    )
     beam = stage_values.get("beam", {}).get("system_prompt", [])
-    best_prompt = values.get("best_system_prompt") or (beam[0]["candidate"]["text"] if beam else None)
+    best_prompt = values.get("best_system_prompt") or (
+        beam[0]["candidate"]["text"] if beam else None
+    )
     return {
         "run_id": run.id,
-        "status": "finished" if values and not snapshot.next else
-                  ("in progress" if values else "not started"),
+        "status": "finished"
+        if values and not snapshot.next
+        else ("in progress" if values else "not started"),
         "next": list(snapshot.next),
         "best_system_prompt": best_prompt,
         "best_reward": values.get("best_reward"),
@@ -165,9 +186,13 @@ async def summary(run: Run) -> dict[str, Any]:
 
 
 def _level_row(record: dict[str, Any]) -> dict[str, Any]:
-    return {"level": record["level"], "best_reward": record["best_reward"],
-            "queries": record["queries"], "candidates": len(record["candidates"]),
-            "dropped_duplicates": record["dropped_duplicates"]}
+    return {
+        "level": record["level"],
+        "best_reward": record["best_reward"],
+        "queries": record["queries"],
+        "candidates": len(record["candidates"]),
+        "dropped_duplicates": record["dropped_duplicates"],
+    }
 
 
 def _icl_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,5 +201,7 @@ def _icl_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         if r["best_reward"] is not None:
             by_level.setdefault(r["level"], []).append(r["best_reward"])
-    return [{"level": lv, "mean_best_reward": sum(v) / len(v), "tracks": len(v)}
-            for lv, v in sorted(by_level.items())]
+    return [
+        {"level": lv, "mean_best_reward": sum(v) / len(v), "tracks": len(v)}
+        for lv, v in sorted(by_level.items())
+    ]

@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from drpo.aspects import ASPECTS, canonical
 
-AspectName = Literal[tuple(ASPECTS)]  # type: ignore[valid-type]
-
 
 class QueryAnalysis(BaseModel):
-    main_topic: str = Field(max_length=200)
-    user_intent: str = Field(max_length=200)
-    ambiguities: str = Field(max_length=200)
-    response_format: str = Field(max_length=200)
-    challenges: str = Field(max_length=200)
+    main_topic: str
+    user_intent: str
+    ambiguities: str
+    response_format: str
+    challenges: str
 
 
 class NewAspect(BaseModel):
-    name: str = Field(min_length=2, max_length=40)
-    description: str = Field(min_length=10, max_length=300)
+    name: str = Field(min_length=2, max_length=32)
+    description: str = Field(min_length=10)
+
+
+# One optional flag per predefined aspect: an object cannot name an aspect twice, which a
+# grammar-constrained small model otherwise does ("Safety", "Safety", ...).
+AspectFlags = create_model(  # type: ignore[call-overload]
+    "AspectFlags",
+    __config__=ConfigDict(extra="forbid", populate_by_name=True),
+    **{name.replace("-", "_"): (bool | None, Field(default=None, alias=name)) for name in ASPECTS},
+)
 
 
 class SelectionBody(BaseModel):
-    reasoning: str = Field(max_length=400)
-    selected_aspects: list[AspectName] = Field(min_length=2, max_length=5)  # type: ignore[valid-type]
-    new_aspects: list[NewAspect] = Field(default_factory=list, max_length=3)  # adds to selected
+    reasoning: str
+    selected_aspects: AspectFlags  # type: ignore[valid-type]
+    new_aspects: list[NewAspect] = Field(default_factory=list, max_length=3)
+
+    def names(self) -> list[str]:
+        flags = self.selected_aspects.model_dump(by_alias=True)  # type: ignore[attr-defined]
+        return [name for name in ASPECTS if flags.get(name)]
 
 
 class AspectSelectionReply(BaseModel):
@@ -39,9 +58,15 @@ class AspectSelectionReply(BaseModel):
     @field_validator("aspects_selection", mode="before")
     @classmethod
     def _canonical_names(cls, value: Any) -> Any:
-        if isinstance(value, dict) and isinstance(value.get("selected_aspects"), list):
-            names = [canonical(str(n)) or str(n) for n in value["selected_aspects"]]
-            value = {**value, "selected_aspects": list(dict.fromkeys(names))}
+        """Accept the paper's list form too: ["Helpfulness", ...] -> {"Helpfulness": true}."""
+        if not isinstance(value, dict):
+            return value
+        chosen = value.get("selected_aspects")
+        if isinstance(chosen, list):
+            chosen = {str(n): True for n in chosen}
+        if isinstance(chosen, dict):
+            chosen = {canonical(str(k)) or str(k): v for k, v in chosen.items()}
+            value = {**value, "selected_aspects": chosen}
         return value
 
     @model_validator(mode="after")
@@ -53,7 +78,7 @@ class AspectSelectionReply(BaseModel):
 
     def aspects(self) -> dict[str, str]:
         """name -> description of every chosen aspect (predefined first, then proposed)."""
-        chosen = {name: ASPECTS[name] for name in self.aspects_selection.selected_aspects}
+        chosen = {name: ASPECTS[name] for name in self.aspects_selection.names()}
         for new in self.aspects_selection.new_aspects:
             name = canonical(new.name) or new.name.strip()
             chosen.setdefault(name, ASPECTS.get(name, new.description))

@@ -33,7 +33,9 @@ def expected_calls(config: RunConfig, n_icl: int) -> dict[str, int]:
     }
 
 
-def paper_a5(W: int, M: int, D: int, n_icl: int, icl_W: int, icl_M: int, icl_D: int) -> dict[str, int]:
+def paper_a5(
+    W: int, M: int, D: int, n_icl: int, icl_W: int, icl_M: int, icl_D: int
+) -> dict[str, int]:
     """The paper's formulas: C_system and C_ICL split by role."""
     return {
         "selector": D + n_icl,

@@ -21,16 +21,21 @@ from nodes.load_data import load_data
 async def optimize_icl(state: DRPOState, config: RunnableConfig) -> dict[str, Any]:
     """Alg. 1 on every base example; I* = the top response of each track's final beam."""
     base = state["icl_base"]
-    tracks = {f"icl/{i:02d}": {"query": e["query"], "initial": e["response"]}
-              for i, e in enumerate(base)}
+    tracks = {
+        f"icl/{i:02d}": {"query": e["query"], "initial": e["response"]} for i, e in enumerate(base)
+    }
     stage_input: SearchState = {"stage": "icl", "config": state["config"], "tracks": tracks}  # type: ignore[typeddict-item]
     out = await icl_stage.ainvoke(stage_input, config)
     optimized = [
         {"query": tracks[t]["query"], "response": out["beam"][t][0]["candidate"]["text"]}
         for t in sorted(tracks)
     ]
-    return {"icl_examples": optimized, "icl_levels": out["levels"],
-            "aspects": out.get("aspects", {}), "calls": out.get("calls", {})}
+    return {
+        "icl_examples": optimized,
+        "icl_levels": out["levels"],
+        "aspects": out.get("aspects", {}),
+        "calls": out.get("calls", {}),
+    }
 
 
 async def optimize_system_prompt(state: DRPOState, config: RunnableConfig) -> dict[str, Any]:
@@ -38,16 +43,22 @@ async def optimize_system_prompt(state: DRPOState, config: RunnableConfig) -> di
     stage_input: SearchState = {
         "stage": "system_prompt",
         "config": state["config"],
-        "tracks": {"system_prompt": {"initial": state["config"]["system_prompt"]["initial_prompt"]}},
+        "tracks": {
+            "system_prompt": {"initial": state["config"]["system_prompt"]["initial_prompt"]}
+        },
         "seed_order": state["seed_order"],
         "icl_pool": state["icl_examples"],
         "aspects": state.get("aspects", {}),
     }
     out = await prompt_stage.ainvoke(stage_input, config)
     best = out["beam"]["system_prompt"][0]
-    return {"best_system_prompt": best["candidate"]["text"], "best_reward": best["reward"],
-            "levels": out["levels"], "aspects": out.get("aspects", {}),
-            "calls": out.get("calls", {})}
+    return {
+        "best_system_prompt": best["candidate"]["text"],
+        "best_reward": best["reward"],
+        "levels": out["levels"],
+        "aspects": out.get("aspects", {}),
+        "calls": out.get("calls", {}),
+    }
 
 
 builder = StateGraph(DRPOState, input_schema=DRPOInput, context_schema=Context)

@@ -37,8 +37,13 @@ def send_judges(state: SearchState) -> list[Send] | str:
     sends = []
     for candidate in state["frontier"]:
         query = state["tracks"][candidate["track"]]["query"]
-        task = JudgeTask(candidate=candidate, query=query, output=candidate["text"],
-                         aspects=state["aspects"][query], config=state["config"])
+        task = JudgeTask(
+            candidate=candidate,
+            query=query,
+            output=candidate["text"],
+            aspects=state["aspects"][query],
+            config=state["config"],
+        )
         sends.append(Send("judge", task))
     return sends or "prune_beam"
 
@@ -49,8 +54,17 @@ def send_transitions(state: SearchState) -> list[Send] | str:
     if state["level"] > config.icl.D:
         return END
     return [
-        Send("transition", TransitionTask(stage="icl", parent=parent, parent_index=j, sample=m,
-                                          level=state["level"], config=state["config"]))
+        Send(
+            "transition",
+            TransitionTask(
+                stage="icl",
+                parent=parent,
+                parent_index=j,
+                sample=m,
+                level=state["level"],
+                config=state["config"],
+            ),
+        )
         for track in sorted(state["beam"])
         for j, parent in enumerate(state["beam"][track])
         for m in range(config.icl.M)
@@ -59,11 +73,11 @@ def send_transitions(state: SearchState) -> list[Send] | str:
 
 def build_icl_stage() -> StateGraph[SearchState, Context, SearchState, SearchState]:
     g = StateGraph(SearchState, context_schema=Context)
-    g.add_node("select_aspects", select_aspects, retry_policy=LLM_RETRY)
+    g.add_node("select_aspects", select_aspects, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
     g.add_node("init_beam", init_beam)
-    g.add_node("judge", judge, retry_policy=LLM_RETRY)
+    g.add_node("judge", judge, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
     g.add_node("prune_beam", prune_beam)
-    g.add_node("transition", transition, retry_policy=LLM_RETRY)
+    g.add_node("transition", transition, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
     g.add_node("drop_duplicates", drop_duplicates)
     g.add_conditional_edges(START, send_selections, ["select_aspects"])
     g.add_edge("select_aspects", "init_beam")

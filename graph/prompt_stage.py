@@ -44,8 +44,16 @@ def send_selections(state: SearchState) -> list[Send] | str:
 def send_generations(state: SearchState) -> list[Send] | str:
     """Answer every level query with every new state (each answer then goes to its judge)."""
     sends = [
-        Send("generate", GenerateTask(candidate=candidate, query=q, icl=state["icl_context"][q],
-                                      aspects=state["aspects"][q], config=state["config"]))
+        Send(
+            "generate",
+            GenerateTask(
+                candidate=candidate,
+                query=q,
+                icl=state["icl_context"][q],
+                aspects=state["aspects"][q],
+                config=state["config"],
+            ),
+        )
         for candidate in state["frontier"]
         for q in state["level_queries"]
     ]
@@ -57,8 +65,17 @@ def send_transitions(state: SearchState) -> list[Send] | str:
         return send_generations(state)
     config = RunConfig.model_validate(state["config"]).system_prompt
     return [
-        Send("transition", TransitionTask(stage="system_prompt", parent=parent, parent_index=j,
-                                          sample=m, level=state["level"], config=state["config"]))
+        Send(
+            "transition",
+            TransitionTask(
+                stage="system_prompt",
+                parent=parent,
+                parent_index=j,
+                sample=m,
+                level=state["level"],
+                config=state["config"],
+            ),
+        )
         for j, parent in enumerate(state["beam"]["system_prompt"])
         for m in range(config.M)
     ]
@@ -73,19 +90,20 @@ def build_prompt_stage() -> StateGraph[SearchState, Context, SearchState, Search
     g = StateGraph(SearchState, context_schema=Context)
     g.add_node("init_beam", init_beam)
     g.add_node("sample_query", sample_query)
-    g.add_node("select_aspects", select_aspects, retry_policy=LLM_RETRY)
+    g.add_node("select_aspects", select_aspects, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
     g.add_node("retrieve_icl", retrieve_icl)
-    g.add_node("transition", transition, retry_policy=LLM_RETRY)
+    g.add_node("transition", transition, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
     g.add_node("drop_duplicates", drop_duplicates)
-    g.add_node("generate", generate, retry_policy=LLM_RETRY, destinations=("judge",))
-    g.add_node("judge", judge, retry_policy=LLM_RETRY)
+    g.add_node("generate", generate, retry_policy=LLM_RETRY, destinations=("judge",))  # type: ignore[arg-type]
+    g.add_node("judge", judge, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
     g.add_node("prune_beam", prune_beam)
     g.add_edge(START, "init_beam")
     g.add_edge("init_beam", "sample_query")
     g.add_conditional_edges("sample_query", send_selections, ["select_aspects", "retrieve_icl"])
     g.add_edge("select_aspects", "retrieve_icl")
-    g.add_conditional_edges("retrieve_icl", send_transitions,
-                            ["transition", "generate", "prune_beam"])
+    g.add_conditional_edges(
+        "retrieve_icl", send_transitions, ["transition", "generate", "prune_beam"]
+    )
     g.add_edge("transition", "drop_duplicates")
     g.add_conditional_edges("drop_duplicates", send_generations, ["generate", "prune_beam"])
     g.add_edge("judge", "prune_beam")

@@ -12,7 +12,7 @@ from drpo.state import DRPOInput
 async def load_data(state: DRPOInput) -> dict[str, Any]:
     config = RunConfig.model_validate(state.get("config") or {})
     icl = load_icl(config.icl_path)[: config.icl.n]
-    if config.system_prompt.K > len(icl):
+    if len(icl) < config.system_prompt.K:
         raise ValueError(f"K={config.system_prompt.K} is larger than the ICL pool ({len(icl)})")
     stage2 = config.system_prompt
     seeds = shuffled(load_seeds(config.seed_dir), stage2.shuffle_seed, stage2.seeds)

@@ -44,15 +44,17 @@ async def prune_beam(state: SearchState) -> dict[str, Any]:
         if ranked:
             beam[track] = ranked[:width]
         kept = {s["candidate"]["id"] for s in beam.get(track, [])}
-        records.append({
-            "stage": state["stage"],
-            "track": track,
-            "level": level,
-            "queries": sorted({e["query"] for s in ranked for e in s["evaluations"]}),
-            "candidates": [_summary(s, s["candidate"]["id"] in kept) for s in ranked],
-            "dropped_duplicates": sum(p["track"] == track for p in proposed) - len(ranked),
-            "best_reward": ranked[0]["reward"] if ranked else None,
-        })
+        records.append(
+            {
+                "stage": state["stage"],
+                "track": track,
+                "level": level,
+                "queries": sorted({e["query"] for s in ranked for e in s["evaluations"]}),
+                "candidates": [_summary(s, s["candidate"]["id"] in kept) for s in ranked],
+                "dropped_duplicates": sum(p["track"] == track for p in proposed) - len(ranked),
+                "best_reward": ranked[0]["reward"] if ranked else None,
+            }
+        )
     return {
         "beam": beam,
         "levels": records,
@@ -72,7 +74,12 @@ def _summary(scored: Scored, kept: bool) -> dict[str, Any]:
         "reward": scored["reward"],
         "kept": kept,
         "evaluations": [
-            {"query": e["query"], "output": e["output"], "scores": e["scores"], "reward": e["reward"]}
+            {
+                "query": e["query"],
+                "output": e["output"],
+                "scores": e["scores"],
+                "reward": e["reward"],
+            }
             for e in scored["evaluations"]
         ],
     }

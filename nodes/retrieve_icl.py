@@ -19,7 +19,10 @@ async def retrieve_icl(state: SearchState, runtime: Runtime[Context]) -> dict[st
         return {"icl_context": {q: [] for q in queries}}
     cache = runtime.context.index_cache_dir
     found = await aretrieve(
-        state["icl_pool"], queries, k, runtime.context.embedding_model,
+        state["icl_pool"],
+        queries,
+        k,
+        runtime.context.embedding_model,
         Path(cache) if cache else None,
     )
     return {"icl_context": dict(zip(queries, found, strict=True))}

@@ -67,7 +67,9 @@ async def transition(task: TransitionTask, runtime: Runtime[Context]) -> dict[st
         seed=sample_seed(config.seed, cid),
         max_tokens=config.sampling.json_max_tokens,
     )
-    text = reply.new_system_prompt if isinstance(reply, PromptTransitionReply) else reply.new_response
+    text = (
+        reply.new_system_prompt if isinstance(reply, PromptTransitionReply) else reply.new_response
+    )
     child: Candidate = {
         "id": cid,
         "track": state["track"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from importlib import resources
-
 from typing import TYPE_CHECKING
 
 import numpy as np

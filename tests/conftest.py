@@ -21,16 +21,25 @@ def fake_spec(log: Path, **opts: Any) -> str:
 
 
 def fake_context(spec: str, **kw: Any) -> Context:
-    return Context(base_model=kw.pop("base", spec), optimizer_model=spec, judge_model=spec,
-                   selector_model=kw.pop("selector", spec), **kw)
+    return Context(
+        base_model=kw.pop("base", spec),
+        optimizer_model=spec,
+        judge_model=spec,
+        selector_model=kw.pop("selector", spec),
+        **kw,
+    )
 
 
 def small_config(**sp: Any) -> dict[str, Any]:
-    return {"icl": {"n": 2, "D": 2}, "system_prompt": {"W": 2, "M": 2, "D": 3, "K": 2,
-                                                        "seeds": 6, **sp}}
+    return {
+        "icl": {"n": 2, "D": 2},
+        "system_prompt": {"W": 2, "M": 2, "D": 3, "K": 2, "seeds": 6, **sp},
+    }
 
 
-def run_once(run_dir: Path, run_id: str, context: Context, config: dict[str, Any]) -> dict[str, Any]:
+def run_once(
+    run_dir: Path, run_id: str, context: Context, config: dict[str, Any]
+) -> dict[str, Any]:
     run = Run(run_dir, run_id)
     run.create(RunConfig.model_validate(config), context)
     return asyncio.run(execute(run, resume=False, progress=lambda _line: None))

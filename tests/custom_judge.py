@@ -11,5 +11,7 @@ from nodes.tasks import JudgeTask
 
 async def length_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
     score = float(1 + len(task["output"]) % 5)
-    return {"scores": {a: {"rationale": "length", "score": score}
-                       for a in task["aspects"]["aspects"]}, "calls": 0}
+    return {
+        "scores": {a: {"rationale": "length", "score": score} for a in task["aspects"]["aspects"]},
+        "calls": 0,
+    }

@@ -11,21 +11,29 @@ from pydantic import ValidationError
 from drpo.schemas import AspectSelectionReply, judge_schema, validate_judge_reply
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
-ANALYSIS = {k: "x" for k in ("main_topic", "user_intent", "ambiguities", "response_format",
-                             "challenges")}
+ANALYSIS = {
+    k: "x" for k in ("main_topic", "user_intent", "ambiguities", "response_format", "challenges")
+}
 
 
 def _reply(selected: list[str], new: list[dict[str, str]] | None = None) -> AspectSelectionReply:
-    return AspectSelectionReply.model_validate({
-        "query_analysis": ANALYSIS,
-        "aspects_selection": {"reasoning": "r", "selected_aspects": selected,
-                              "new_aspects": new or []},
-    })
+    return AspectSelectionReply.model_validate(
+        {
+            "query_analysis": ANALYSIS,
+            "aspects_selection": {
+                "reasoning": "r",
+                "selected_aspects": selected,
+                "new_aspects": new or [],
+            },
+        }
+    )
 
 
 def test_selection_normalises_names_and_accepts_new_aspects() -> None:
-    reply = _reply(["helpfulness", "critical thinking"],
-                   [{"name": "Humor", "description": "Is playful where it fits the query."}])
+    reply = _reply(
+        ["helpfulness", "critical thinking"],
+        [{"name": "Humor", "description": "Is playful where it fits the query."}],
+    )
     assert reply.aspects() == {
         "Helpfulness": reply.aspects()["Helpfulness"],
         "Critical-Thinking": reply.aspects()["Critical-Thinking"],
@@ -33,12 +41,17 @@ def test_selection_normalises_names_and_accepts_new_aspects() -> None:
     }
 
 
-@pytest.mark.parametrize("selected,new", [
-    (["Helpfulness"], []),                                            # fewer than 2
-    (["Helpfulness", "Clarity", "Depth", "Safety", "Empathy"],
-     [{"name": "Humor", "description": "Playful where it fits."}]),   # more than 5 in all
-    (["Helpfulness", "Nonsense"], []),                                # unknown, no description
-])
+@pytest.mark.parametrize(
+    "selected,new",
+    [
+        (["Helpfulness"], []),  # fewer than 2
+        (
+            ["Helpfulness", "Clarity", "Depth", "Safety", "Empathy"],
+            [{"name": "Humor", "description": "Playful where it fits."}],
+        ),  # more than 5 in all
+        (["Helpfulness", "Nonsense"], []),  # unknown, no description
+    ],
+)
 def test_selection_rejects_bad_replies(selected: list[str], new: list[dict[str, str]]) -> None:
     with pytest.raises(ValidationError):
         _reply(selected, new)
@@ -46,8 +59,10 @@ def test_selection_rejects_bad_replies(selected: list[str], new: list[dict[str, 
 
 def test_judge_reply_validation() -> None:
     aspects = ["Helpfulness", "Critical-Thinking"]
-    good = {"helpfulness": {"rationale": "ok", "score": "4"},
-            "Critical-Thinking": {"rationale": "ok", "score": 3}}
+    good = {
+        "helpfulness": {"rationale": "ok", "score": "4"},
+        "Critical-Thinking": {"rationale": "ok", "score": 3},
+    }
     scores = validate_judge_reply(good, aspects)
     assert {k: v.score for k, v in scores.items()} == {"Helpfulness": 4.0, "Critical-Thinking": 3.0}
     with pytest.raises(ValueError, match="lacks aspect 'Critical-Thinking'"):

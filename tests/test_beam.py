@@ -24,8 +24,9 @@ def _check_top_w(records: list[dict], width: int) -> int:
 
 
 def test_kept_candidates_are_top_w_by_reward(tmp_path: Path, log_path: Path) -> None:
-    result = run_once(tmp_path, "beam", fake_context(fake_spec(log_path)),
-                      small_config(W=2, M=3, D=3))
+    result = run_once(
+        tmp_path, "beam", fake_context(fake_spec(log_path)), small_config(W=2, M=3, D=3)
+    )
     records = result["records"]
     assert _check_top_w(records["system_prompt"], 2) == 4
     assert _check_top_w(records["icl"], 1) == 2 * 3
@@ -47,23 +48,43 @@ def test_kept_candidates_are_top_w_by_reward(tmp_path: Path, log_path: Path) -> 
 
 
 def _cand(cid: str, track: str = "t", level: int = 1) -> Candidate:
-    return {"id": cid, "track": track, "level": level, "parent": "t:L00", "text": cid,
-            "former": [], "analysis": "", "thought": ""}
+    return {
+        "id": cid,
+        "track": track,
+        "level": level,
+        "parent": "t:L00",
+        "text": cid,
+        "former": [],
+        "analysis": "",
+        "thought": "",
+    }
 
 
 def _ev(cid: str, reward: float, query: str = "q") -> Evaluation:
-    return {"candidate": _cand(cid), "query": query, "output": "o",
-            "scores": {"Helpfulness": {"rationale": "", "score": reward}}, "reward": reward}
+    return {
+        "candidate": _cand(cid),
+        "query": query,
+        "output": "o",
+        "scores": {"Helpfulness": {"rationale": "", "score": reward}},
+        "reward": reward,
+    }
 
 
 def test_prune_beam_alone_ranks_by_mean_reward_over_queries() -> None:
     state: SearchState = {
-        "stage": "system_prompt", "level": 1, "tracks": {"t": {"initial": "p"}},
+        "stage": "system_prompt",
+        "level": 1,
+        "tracks": {"t": {"initial": "p"}},
         "config": {"system_prompt": {"W": 2}},
-        "evaluations": [_ev("a", 5, "q1"), _ev("a", 1, "q2"),   # mean 3
-                        _ev("b", 4, "q1"), _ev("b", 4, "q2"),   # mean 4
-                        _ev("c", 3, "q1"), _ev("c", 3, "q2"),   # mean 3, after "a" on ties
-                        _ev("old", 5, "q1") | {"candidate": _cand("old", level=0)}],
+        "evaluations": [
+            _ev("a", 5, "q1"),
+            _ev("a", 1, "q2"),  # mean 3
+            _ev("b", 4, "q1"),
+            _ev("b", 4, "q2"),  # mean 4
+            _ev("c", 3, "q1"),
+            _ev("c", 3, "q2"),  # mean 3, after "a" on ties
+            _ev("old", 5, "q1") | {"candidate": _cand("old", level=0)},
+        ],
         "proposals": [_cand("a"), _cand("b"), _cand("c"), _cand("d")],
         "beam": {"t": []},
     }

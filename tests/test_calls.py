@@ -11,8 +11,10 @@ from tests.conftest import fake_context, fake_spec, read_log, run_once
 
 
 def test_calls_per_role_match_a5(tmp_path: Path, log_path: Path) -> None:
-    config = {"icl": {"n": 3, "W": 1, "M": 1, "D": 5},
-              "system_prompt": {"W": 2, "M": 3, "D": 4, "K": 2, "seeds": 10}}
+    config = {
+        "icl": {"n": 3, "W": 1, "M": 1, "D": 5},
+        "system_prompt": {"W": 2, "M": 3, "D": 4, "K": 2, "seeds": 10},
+    }
     result = run_once(tmp_path, "calls", fake_context(fake_spec(log_path)), config)
     # By hand. Stage 1, per example: 1 selection, judge s_0 + 5 children = 6, 5 transitions.
     # Stage 2: children per level 3, 6, 6, 6 = 21 transitions; s_0 + 21 scored -> 22 generations
@@ -32,8 +34,10 @@ def test_calls_per_role_match_a5(tmp_path: Path, log_path: Path) -> None:
 
 
 def test_minibatch_scores_every_candidate_on_b_queries(tmp_path: Path, log_path: Path) -> None:
-    config = {"icl": {"n": 2, "D": 1},
-              "system_prompt": {"W": 2, "M": 2, "D": 2, "B": 3, "K": 1, "seeds": 20}}
+    config = {
+        "icl": {"n": 2, "D": 1},
+        "system_prompt": {"W": 2, "M": 2, "D": 2, "B": 3, "K": 1, "seeds": 20},
+    }
     result = run_once(tmp_path, "mb", fake_context(fake_spec(log_path)), config)
     # stage 2 children 2 + 4 = 6; scored (1 + 6) * 3 = 21
     assert result["calls"]["base"] == 21
@@ -45,11 +49,20 @@ def test_minibatch_scores_every_candidate_on_b_queries(tmp_path: Path, log_path:
 
 
 def test_static_reward_makes_no_selection_calls(tmp_path: Path, log_path: Path) -> None:
-    config = {"reward": "static", "icl": {"n": 1, "D": 1},
-              "system_prompt": {"W": 1, "M": 1, "D": 1, "K": 1, "seeds": 3}}
+    config = {
+        "reward": "static",
+        "icl": {"n": 1, "D": 1},
+        "system_prompt": {"W": 1, "M": 1, "D": 1, "K": 1, "seeds": 3},
+    }
     result = run_once(tmp_path, "static", fake_context(fake_spec(log_path)), config)
     assert "selector" not in result["calls"]
     for record in result["records"]["system_prompt"]:
         for cand in record["candidates"]:
             assert set(cand["evaluations"][0]["scores"]) == {
-                "Helpfulness", "Clarity", "Factuality", "Depth", "Engagement", "Safety"}
+                "Helpfulness",
+                "Clarity",
+                "Factuality",
+                "Depth",
+                "Engagement",
+                "Safety",
+            }

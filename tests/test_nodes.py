@@ -30,23 +30,39 @@ class FakeRuntime:
 
 
 def _cand(cid: str, text: str, level: int = 1, track: str = "t") -> Candidate:
-    return {"id": cid, "track": track, "level": level, "parent": None, "text": text,
-            "former": [], "analysis": "", "thought": ""}
+    return {
+        "id": cid,
+        "track": track,
+        "level": level,
+        "parent": None,
+        "text": text,
+        "former": [],
+        "analysis": "",
+        "thought": "",
+    }
 
 
 def test_sample_query_walks_the_recorded_order_and_wraps() -> None:
-    state: SearchState = {"seed_order": ["a", "b", "c", "d", "e"], "level": 2,
-                          "config": {"system_prompt": {"B": 2}}}
+    state: SearchState = {
+        "seed_order": ["a", "b", "c", "d", "e"],
+        "level": 2,
+        "config": {"system_prompt": {"B": 2}},
+    }
     assert asyncio.run(sample_query(state))["level_queries"] == ["e", "a"]
 
 
 def test_drop_duplicates_keeps_first_distinct_new_state() -> None:
     state: SearchState = {
         "level": 1,
-        "beam": {"t": [{"candidate": _cand("t:L00", "Be  nice.", 0), "evaluations": [],
-                        "reward": 1.0}]},
-        "proposals": [_cand("t:L01:00.01", "be nice."), _cand("t:L01:00.00", "New"),
-                      _cand("t:L01:00.02", "new"), _cand("u:L01:00.00", "New", track="u")],
+        "beam": {
+            "t": [{"candidate": _cand("t:L00", "Be  nice.", 0), "evaluations": [], "reward": 1.0}]
+        },
+        "proposals": [
+            _cand("t:L01:00.01", "be nice."),
+            _cand("t:L01:00.00", "New"),
+            _cand("t:L01:00.02", "new"),
+            _cand("u:L01:00.00", "New", track="u"),
+        ],
     }
     kept = asyncio.run(drop_duplicates(state))["frontier"]
     assert [c["id"] for c in kept] == ["t:L01:00.00", "u:L01:00.00"]
@@ -54,16 +70,28 @@ def test_drop_duplicates_keeps_first_distinct_new_state() -> None:
 
 def test_select_aspects_node_alone_with_fake_model(tmp_path: Path) -> None:
     spec = fake_spec(tmp_path / "l.jsonl")
-    out = asyncio.run(select_aspects({"query": "How do I bake bread?", "config": {}},
-                                     FakeRuntime(fake_context(spec))))  # type: ignore[arg-type]
+    out = asyncio.run(
+        select_aspects(
+            {"query": "How do I bake bread?", "config": {}}, FakeRuntime(fake_context(spec))
+        )
+    )  # type: ignore[arg-type]
     selection = out["aspects"]["How do I bake bread?"]
     assert 2 <= len(selection["aspects"]) <= 5 and out["calls"] == {"selector": 1}
 
 
 def _judge_task(output: str = "An answer.") -> JudgeTask:
-    return {"candidate": _cand("c", "prompt"), "query": "q", "output": output,
-            "aspects": {"query": "q", "aspects": {"Helpfulness": "h", "Clarity": "c"},
-                        "reasoning": "r", "source": "selector"}, "config": {}}
+    return {
+        "candidate": _cand("c", "prompt"),
+        "query": "q",
+        "output": output,
+        "aspects": {
+            "query": "q",
+            "aspects": {"Helpfulness": "h", "Clarity": "c"},
+            "reasoning": "r",
+            "source": "selector",
+        },
+        "config": {},
+    }
 
 
 def test_judge_node_alone_reward_is_mean(tmp_path: Path) -> None:
@@ -105,17 +133,27 @@ def test_prompt_builder_chat_and_completion() -> None:
     assert clean_completion("The answer.\n```\n\n# Query: next") == "The answer."
 
 
-@pytest.mark.parametrize("spec,expected", [
-    ("local", {"provider": "local", "model": "smollm2"}),
-    ("local:gemma3-270m", {"provider": "local", "model": "gemma3-270m"}),
-    ("openai:gpt-4o-mini", {"provider": "openai", "model": "gpt-4o-mini"}),
-    ("openai-compatible:qwen@http://127.0.0.1:8000/v1",
-     {"provider": "openai-compatible", "model": "qwen", "base_url": "http://127.0.0.1:8000/v1"}),
-    ("hf:/models/tiny", {"provider": "hf", "model": "/models/tiny"}),
-    ("fake:latency_ms=5,malformed_rate=0.1", {"provider": "fake",
-                                              "options": {"latency_ms": "5",
-                                                          "malformed_rate": "0.1"}}),
-])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("local", {"provider": "local", "model": "smollm2"}),
+        ("local:gemma3-270m", {"provider": "local", "model": "gemma3-270m"}),
+        ("openai:gpt-4o-mini", {"provider": "openai", "model": "gpt-4o-mini"}),
+        (
+            "openai-compatible:qwen@http://127.0.0.1:8000/v1",
+            {
+                "provider": "openai-compatible",
+                "model": "qwen",
+                "base_url": "http://127.0.0.1:8000/v1",
+            },
+        ),
+        ("hf:/models/tiny", {"provider": "hf", "model": "/models/tiny"}),
+        (
+            "fake:latency_ms=5,malformed_rate=0.1",
+            {"provider": "fake", "options": {"latency_ms": "5", "malformed_rate": "0.1"}},
+        ),
+    ],
+)
 def test_model_specs_parse(spec: str, expected: dict[str, Any]) -> None:
     parsed = parse_spec(spec).model_dump()
     assert {k: parsed[k] for k in expected} == expected

@@ -17,8 +17,13 @@ ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds"
 
 
 def _drpo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "drpo.cli", *args], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "drpo.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def _show(run_dir: Path, run_id: str) -> dict:
@@ -29,17 +34,37 @@ def _show(run_dir: Path, run_id: str) -> dict:
 
 def test_sigkill_mid_fanout_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     ref_log, log = tmp_path / "ref.jsonl", tmp_path / "killed.jsonl"
-    ref = _drpo("optimize", "--run-dir", str(tmp_path / "ref"), "--run-id", "ref",
-                "--models", f"fake:latency_ms=150,log={ref_log}", *ARGS)
+    ref = _drpo(
+        "optimize",
+        "--run-dir",
+        str(tmp_path / "ref"),
+        "--run-id",
+        "ref",
+        "--models",
+        f"fake:latency_ms=150,log={ref_log}",
+        *ARGS,
+    )
     assert ref.returncode == 0, ref.stderr
     total = len(read_log(ref_log))
     assert total == 48  # selector 6, optimizer 14, base 11, judge 17
 
     spec = f"fake:latency_ms=150,log={log}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drpo.cli", "optimize", "--run-dir", str(tmp_path / "k"),
-         "--run-id", "k", "--models", spec, *ARGS],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "drpo.cli",
+            "optimize",
+            "--run-dir",
+            str(tmp_path / "k"),
+            "--run-id",
+            "k",
+            "--models",
+            spec,
+            *ARGS,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     deadline = time.monotonic() + 240
@@ -58,8 +83,15 @@ def test_sigkill_mid_fanout_then_resume_equals_uninterrupted(tmp_path: Path) -> 
     assert resumed.returncode == 0, resumed.stderr
 
     got, want = _show(tmp_path / "k", "k"), _show(tmp_path / "ref", "ref")
-    for key in ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels",
-                "calls", "seed_order"):
+    for key in (
+        "best_system_prompt",
+        "best_reward",
+        "icl_examples",
+        "levels",
+        "icl_levels",
+        "calls",
+        "seed_order",
+    ):
         assert got[key] == want[key], key
     # no finished call was made twice: the calls of both processes are exactly the reference's
     keys = [(r["kind"], r["key"]) for r in read_log(log)]

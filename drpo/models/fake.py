@@ -54,7 +54,7 @@ class FakeChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "fake"
 
-    def with_structured_output(  # type: ignore[override]
+    def with_structured_output(
         self, schema: type[BaseModel] | dict[str, Any], **kwargs: Any
     ) -> Runnable[Any, Any]:
         return structured_via_json_schema(self, schema)
@@ -76,23 +76,40 @@ class FakeChatModel(BaseChatModel):
             names = list(ASPECTS)
             picked = [names[(h >> (4 * i)) % len(names)] for i in range(2 + h % 4)]
             reply: Any = {
-                "query_analysis": {k: "fake analysis" for k in
-                                   ("main_topic", "user_intent", "ambiguities",
-                                    "response_format", "challenges")},
-                "aspects_selection": {"reasoning": "fake", "selected_aspects":
-                                      list(dict.fromkeys(picked)) + ["Helpfulness", "Clarity"][
-                                          : max(0, 2 - len(set(picked)))],
-                                      "new_aspects": []},
+                "query_analysis": {
+                    k: "fake analysis"
+                    for k in (
+                        "main_topic",
+                        "user_intent",
+                        "ambiguities",
+                        "response_format",
+                        "challenges",
+                    )
+                },
+                "aspects_selection": {
+                    "reasoning": "fake",
+                    "selected_aspects": {
+                        n: True for n in [*dict.fromkeys(picked), "Helpfulness", "Clarity"][:5]
+                    },
+                    "new_aspects": [],
+                },
             }
         elif kind == "judge":
             aspects = spec.get("schema", {}).get("required", [])
-            reply = {a: {"rationale": f"fake rationale {a}", "score": 1 + _digest(h, a) % 5}
-                     for a in aspects}
+            reply = {
+                a: {"rationale": f"fake rationale {a}", "score": 1 + _digest(h, a) % 5}
+                for a in aspects
+            }
         elif kind == "transition":
-            field = "new_system_prompt" if spec["name"] == "PromptTransitionReply" else "new_response"
+            field = (
+                "new_system_prompt" if spec["name"] == "PromptTransitionReply" else "new_response"
+            )
             current = _current(text)
-            reply = {"analysis": "fake", "thought": "fake",
-                     field: f"{current}\n- Tip {h % 100000:05d}."}
+            reply = {
+                "analysis": "fake",
+                "thought": "fake",
+                field: f"{current}\n- Tip {h % 100000:05d}.",
+            }
         else:
             return kind, key, f"Fake answer {h % 100000:05d}."
         return kind, key, json.dumps(reply)

@@ -70,6 +70,10 @@ def grammar_schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {key: grammar_schema(value) for key, value in schema.items()}
+    # long string bounds become deeply nested grammar rules that make sampling crawl; they are
+    # left to validation (and max_tokens) instead
+    if isinstance(out.get("maxLength"), int) and out["maxLength"] > 32:
+        del out["maxLength"]
     low, high = out.get("minimum"), out.get("maximum")
     if (
         out.get("type") == "integer"
