@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -120,7 +120,7 @@ async def execute(run: Run, resume: bool, progress: Progress = _stderr) -> dict[
         ):
             if not namespace:
                 continue
-            for node, values in dict(update).items():
+            for node, values in cast(dict[str, Any], update).items():
                 if not isinstance(values, dict):
                     continue
                 calls.update(values.get("calls", {}))

@@ -20,7 +20,9 @@ def test_tiny_real_run_on_embedded_models(tmp_path: Path) -> None:
         "system_prompt": {"W": 1, "M": 1, "D": 1, "K": 1, "seeds": 2},
         "sampling": {"base_max_tokens": 96, "json_max_tokens": 768},
     }
-    result = run_once(tmp_path, "tiny", Context(index_cache_dir=str(tmp_path / "idx")), config)
+    result = run_once(
+        tmp_path, "tiny", Context(index_cache_dir=str(tmp_path / "idx"), parse_retries=8), config
+    )
     assert result["status"] == "finished"
     assert result["calls"] == expected_calls(RunConfig.model_validate(config), 2)
     assert result["best_system_prompt"].strip()
