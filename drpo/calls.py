@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from langchain_core.callbacks.manager import adispatch_custom_event
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
@@ -16,6 +17,7 @@ from drpo.models import structured
 from drpo.models.registry import with_params
 
 T = TypeVar("T")
+PARSE_RETRY_EVENT = "drpo_parse_retry"
 PARSE_ERRORS = (OutputParserException, ValidationError, ValueError)
 
 
@@ -31,6 +33,16 @@ def _attempt_params(params: dict[str, Any], attempt: int) -> dict[str, Any]:
     return {**params, "temperature": max(float(params.get("temperature") or 0), 0.7), "seed": seed}
 
 
+def _same(messages: list[BaseMessage]) -> list[BaseMessage]:
+    return messages
+
+
+async def _note_retry(messages: list[BaseMessage], config: RunnableConfig) -> list[BaseMessage]:
+    """Tell the run's callbacks (drpo/provider_errors.py) that a reply was re-sampled."""
+    await adispatch_custom_event(PARSE_RETRY_EVENT, {}, config=config)
+    return messages
+
+
 async def call_json(
     model: BaseChatModel,
     schema: type[BaseModel] | dict[str, Any],
@@ -44,7 +56,9 @@ async def call_json(
     """One JSON-producing call: schema-constrained, validated, retried on a bad reply
     (each retry is a fallback that re-samples with another seed)."""
     attempts = [
-        structured(model, schema, **_attempt_params(params, i)) | RunnableLambda(validate)
+        (RunnableLambda(_note_retry) if i else RunnableLambda(_same))
+        | structured(model, schema, **_attempt_params(params, i))
+        | RunnableLambda(validate)
         for i in range(max(1, retries))
     ]
     chain = attempts[0].with_fallbacks(attempts[1:], exceptions_to_handle=PARSE_ERRORS)

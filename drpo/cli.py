@@ -7,26 +7,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from drpo.budget import BudgetReached
 from drpo.calls import DRPOCallError
+from drpo.cli_budget import EXIT_BUDGET, add_flags, apply_flags, dry_run, print_usage
 from drpo.config import Context, RunConfig
-from drpo.data import DataError, load_icl
+from drpo.data import DataError, load_icl, load_seeds
 from drpo.models.registry import SpecError, parse_spec
+from drpo.persistence import redact
+from drpo.provider_errors import describe, is_provider_error
 from drpo.runner import Run, RunError, execute, summary
 from nodes.judges import resolve_judge
 
 ROLES = ("base", "optimizer", "judge", "selector")
+# Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
+# ``handler=async fn(args) -> int`` with ``set_defaults``. Their errors follow main()'s rules.
+EXTENSIONS: tuple[str, ...] = ("drpo.cli_apps", "drpo.cli_eval")
 
 
 class UsageError(ValueError):
     pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (subcommand parsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class RunFailed(RuntimeError):
@@ -38,12 +54,14 @@ class RunFailed(RuntimeError):
 async def _execute(run: Run, resume: bool) -> dict[str, Any]:
     try:
         return await execute(run, resume=resume)
+    except BudgetReached:
+        raise
     except (Exception, asyncio.CancelledError) as exc:
         raise RunFailed(run, exc) from exc
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="drpo", description=__doc__)
+    p = _Parser(prog="drpo", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     opt = sub.add_parser("optimize", help="start a DRPO run (stage 1 then stage 2)")
     opt.add_argument("--config", type=Path, help="JSON file with a RunConfig")
@@ -52,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     for role in ROLES:
         opt.add_argument(f"--{role}", help=f"model spec of the {role} role")
     opt.add_argument("--judge-node", help="dynamic | holistic | module:function")
+    opt.add_argument(
+        "--approve", action="store_true", help="ask a human to approve each level's best prompt"
+    )
     opt.add_argument("-W", type=int, help="stage-2 beam width")
     opt.add_argument("-M", type=int, help="stage-2 samples per state")
     opt.add_argument("-D", type=int, help="stage-2 depth")
@@ -63,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--seeds", type=int, help="use N shuffled seed queries")
     opt.add_argument("--icl", type=int, help="optimize the first N base ICL examples")
     opt.add_argument("--reward", choices=["dynamic", "static"])
+    opt.add_argument("--search", choices=["beam", "greedy", "mc"], help="stage-2 search")
     opt.add_argument("--seed", type=int, help="run seed (optimizer sampling)")
     for name in ("resume", "show", "export"):
         sp = sub.add_parser(name)
@@ -75,8 +97,17 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true")
         if name == "export":
             sp.add_argument("-o", "--output", type=Path, required=True)
+    add_flags(opt, sub.choices["resume"])  # --dry-run, --max-calls, --max-concurrency, ...
     for sp in sub.choices.values():
         sp.add_argument("--run-dir", type=Path, default=Path("runs"))
+        sp.add_argument(
+            "--checkpointer",
+            default=os.environ.get("DRPO_CHECKPOINTER") or None,
+            help="postgresql://USER@HOST:PORT/DB (password from PGPASSWORD); default: SQLite in "
+            "the run dir. A run remembers it (without the password).",
+        )
+    for module in EXTENSIONS:
+        importlib.import_module(module).add_parsers(sub)
     return p
 
 
@@ -87,6 +118,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
             data = json.loads(args.config.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"--config {args.config}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise UsageError(f"--config {args.config}: expected a JSON object (a RunConfig)")
     icl, sp = data.setdefault("icl", {}), data.setdefault("system_prompt", {})
     for flag, key in (
         ("W", "W"),
@@ -103,9 +136,12 @@ def _config(args: argparse.Namespace) -> RunConfig:
             icl[key] = getattr(args, flag)
     if args.reward:
         data["reward"] = args.reward
+    if args.search:
+        data["search"] = args.search
     if args.seed is not None:
         data["seed"] = args.seed
     config = RunConfig.model_validate(data)
+    load_seeds(config.seed_dir)  # a bad or empty seed set fails here, before a run exists
     pool = len(load_icl(config.icl_path)[: config.icl.n])
     if pool < config.system_prompt.K:
         raise UsageError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
@@ -127,6 +163,7 @@ def _context(args: argparse.Namespace, run_dir: Path) -> Context:
         judge_model=specs["judge"],
         selector_model=specs["selector"],
         judge_node=judge_node,
+        approve=bool(getattr(args, "approve", False)),
         index_cache_dir=str(run_dir / "index_cache"),
     )
 
@@ -136,6 +173,10 @@ def _print_summary(result: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return
     print(f"run {result['run_id']}: {result['status']}")
+    for request in result.get("pending", []):
+        print(f"\npending approval (level {request['level']}), best prompt:")
+        print(request["best"]["text"])
+        print(f"answer with: drpo answer {result['run_id']} approve | reject | edit --text TEXT")
     print("\nbest system prompt:\n" + (result["best_system_prompt"] or "(none yet)"))
     print(f"\nICL examples optimized: {len(result['icl_examples'])}")
     for row in result["icl_levels"]:
@@ -149,13 +190,22 @@ def _print_summary(result: dict[str, Any], as_json: bool) -> None:
             f"  stage 2 level {row['level']}: best reward {best}, {row['candidates']} candidate(s)"
         )
     print("LLM calls per role: " + ", ".join(f"{k} {v}" for k, v in result["calls"].items()))
+    print_usage(result)  # model calls actually made, cache hits and tokens
 
 
 async def _main(args: argparse.Namespace) -> int:
+    if handler := getattr(args, "handler", None):
+        return int(await handler(args))
     run_dir: Path = args.run_dir
     if args.command == "optimize":
         config, context = _config(args), _context(args, run_dir)
-        run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"))
+        apply_flags(args, context)
+        if args.dry_run:
+            print(dry_run(config))
+            return 0
+        run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"), args.checkpointer)
+        if run.checkpointer and not run.exists() and await run.has_checkpoints():
+            raise RunError(f"run {run.id!r} already exists in {redact(run.checkpointer)}")
         run.create(config, context)
         print(
             f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir {run_dir})",
@@ -163,7 +213,7 @@ async def _main(args: argparse.Namespace) -> int:
         )
         _print_summary(await _execute(run, resume=False), as_json=False)
         return 0
-    run = Run(run_dir, args.run_id)
+    run = Run(run_dir, args.run_id, args.checkpointer)
     if args.command == "resume":
         _, context = run.load()
         overrides = {f"{role}_model": getattr(args, role) or args.models for role in ROLES}
@@ -171,6 +221,7 @@ async def _main(args: argparse.Namespace) -> int:
             if spec:
                 parse_spec(spec)
                 setattr(context, key, spec)
+        apply_flags(args, context)
         run.save_context(context)
         _print_summary(await _execute(run, resume=True), as_json=False)
     elif args.command == "show":
@@ -191,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as exc:
         cause = exc.__cause__
         reason = str(cause) if isinstance(cause, DRPOCallError) else str(exc)
+        if cause is not None and is_provider_error(cause):
+            reason = describe(cause)  # e.g. "HTTP 401 from http://...: invalid api key"
         print(
             f"drpo: run failed: {' '.join(reason.split())[:600]}\n"
             f"The run is saved; continue it with: drpo resume {exc.run.id} "
@@ -198,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except BudgetReached as exc:
+        print(f"drpo: {exc}", file=sys.stderr)
+        return EXIT_BUDGET
     except (UsageError, RunError, SpecError, DataError, ValidationError, ValueError) as exc:
         print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)
         return 2

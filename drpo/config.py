@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -55,10 +55,36 @@ class RunConfig(BaseModel):
     icl: IclStageConfig = Field(default_factory=IclStageConfig)
     system_prompt: PromptStageConfig = Field(default_factory=PromptStageConfig)
     reward: Literal["dynamic", "static"] = "dynamic"
+    # stage-2 search (Table 4): beam; greedy = beam with W=1; mc = directionless one-step
+    # sampling of as many prompts from s_0 as beam samples, each scored once (App. A.2)
+    search: Literal["beam", "greedy", "mc"] = "beam"
     sampling: Sampling = Field(default_factory=Sampling)
     seed: int = 0
     icl_path: str | None = None
     seed_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _greedy_is_width_one(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("search") == "greedy":
+            sp = data.get("system_prompt")
+            sp = dict(sp) if isinstance(sp, dict) else {}
+            if sp.setdefault("W", 1) != 1:
+                raise ValueError(f"greedy search is beam search with W=1, got W={sp['W']}")
+            data = {**data, "system_prompt": sp}
+        return data
+
+    def search_stage(self) -> PromptStageConfig:
+        """Stage-2 W, M, D as the search runs them: mc samples all its prompts from s_0 at
+        one level, as many as beam search proposes over its D levels."""
+        sp = self.system_prompt
+        if self.search != "mc":
+            return sp
+        beam, samples = 1, 0
+        for _ in range(sp.D):
+            samples += beam * sp.M
+            beam = min(sp.W, beam * sp.M)
+        return sp.model_copy(update={"M": samples, "D": 1})
 
     @model_validator(mode="after")
     def _k_fits_pool(self) -> RunConfig:
@@ -80,3 +106,10 @@ class Context:
     parse_retries: int = 5
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     index_cache_dir: str | None = None
+    approve: bool = False  # human approval gate after each stage-2 level (review_best)
+    # performance and budgets (drpo/budget.py, drpo/cache.py), applied by drpo.runner.execute:
+    max_concurrency: int | None = None  # tasks (each one model call at a time) per superstep
+    requests_per_second: float | None = None  # model calls per second, per role
+    llm_cache: str | None = None  # SQLite file; None: RUN_DIR/llm_cache.sqlite; "off": none
+    max_calls: int | None = None  # model calls of the whole run (cache hits are free)
+    max_tokens: int | None = None  # input + output tokens of the whole run

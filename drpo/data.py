@@ -18,10 +18,24 @@ class DataError(ValueError):
 
 
 def _load_json(path: Path) -> Any:
+    """A JSON file, or a JSON-lines file (``.jsonl``: one value per line) as a list."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    if path.suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
+        return rows
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
 
@@ -37,7 +51,8 @@ def strip_markers(response: str) -> str:
 
 
 def load_icl(path: str | Path | None = None) -> list[ICLExample]:
-    """ICL examples from ``{query: response}`` or ``[{"query", "response"}]`` JSON."""
+    """ICL examples from ``{query: response}`` or ``[{"query", "response"}]`` JSON, or JSON
+    lines (``.jsonl``) of ``{"query", "response"}``."""
     file = Path(path) if path else DATA_DIR / "icl_base.json"
     raw = _load_json(file)
     pairs: list[tuple[Any, Any]]

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.store.sqlite.aio import AsyncSqliteStore
-from langgraph.types import StateSnapshot
+from langgraph.types import Command, StateSnapshot
 
+from drpo.budget import BudgetReached, is_budget_stop, open_session, read_usage
 from drpo.config import Context, RunConfig
+from drpo.persistence import check_url, open_persistence, redact
+from drpo.provider_errors import ProviderErrors
 from graph import builder
 
 
@@ -32,12 +33,16 @@ class RunError(ValueError):
 
 
 class Run:
-    def __init__(self, run_dir: str | Path, run_id: str) -> None:
+    def __init__(self, run_dir: str | Path, run_id: str, checkpointer: str | None = None) -> None:
         if not run_id or "/" in run_id or run_id.startswith("."):
             raise RunError(f"invalid run id {run_id!r}")
+        check_url(checkpointer)
         self.root = Path(run_dir)
         self.id = run_id
         self.dir = self.root / run_id
+        # a postgresql:// URL, else SQLite in the run dir; resume reads it back from run.json
+        # (without its password: libpq takes PGPASSWORD or ~/.pgpass)
+        self.checkpointer = checkpointer
 
     @property
     def meta_file(self) -> Path:
@@ -61,6 +66,7 @@ class Run:
             "created": time.time(),
             "config": config.model_dump(),
             "context": asdict(context),
+            "checkpointer": redact(self.checkpointer) if self.checkpointer else None,
         }
         tmp = self.meta_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
@@ -83,13 +89,30 @@ class Run:
     @asynccontextmanager
     async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
         """The graph compiled with this run's checkpointer and the run dir's shared store."""
-        async with (
-            AsyncSqliteSaver.from_conn_string(str(self.dir / "checkpoints.sqlite")) as saver,
-            AsyncSqliteStore.from_conn_string(str(self.root / "store.sqlite")) as store,
-        ):
-            await saver.setup()
-            await store.setup()
+        url = self.checkpointer
+        if url is None and self.exists():
+            url = json.loads(self.meta_file.read_text()).get("checkpointer")
+        async with open_persistence(self.dir, self.root, url) as (saver, store):
             yield builder.compile(checkpointer=saver, store=store)
+
+    @asynccontextmanager
+    async def counting(self, errors: ProviderErrors) -> AsyncIterator[None]:
+        """Add this process's provider errors to run.json's totals, even when the run fails."""
+        try:
+            yield
+        finally:
+            if errors.counts:
+                meta = json.loads(self.meta_file.read_text())
+                total = Counter(meta.get("provider_errors", {})) + errors.counts
+                meta["provider_errors"] = dict(sorted(total.items()))
+                tmp = self.meta_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps(meta, indent=2))
+                os.replace(tmp, self.meta_file)
+
+    async def has_checkpoints(self) -> bool:
+        """Whether the checkpointer already holds this thread (a shared Postgres database)."""
+        async with self.graph() as g:
+            return bool((await g.aget_state(self.thread)).values)
 
 
 Progress = Callable[[str], None]
@@ -99,20 +122,28 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-async def execute(run: Run, resume: bool, progress: Progress = _stderr) -> dict[str, Any]:
-    """Start or continue the run; prints progress; returns the summary of the final state."""
+async def execute(
+    run: Run, resume: bool, progress: Progress = _stderr, command: Command[Any] | None = None
+) -> dict[str, Any]:
+    """Start or continue the run (``command``: answer a pending interrupt); prints progress;
+    returns the summary of the final state."""
     config, context = run.load()
     calls: Counter[str] = Counter()
+    errors = ProviderErrors()  # failed provider requests (retried by RetryPolicy or fatal)
     started = time.monotonic()
-    async with run.graph() as g:
+    session = open_session(run.dir, run.root, context)  # cache, budget, usage, requests/s
+    async with run.graph() as g, run.counting(errors), session.active():
         snapshot = await g.aget_state(run.thread)
         if resume and not snapshot.next and snapshot.values:
             progress(f"run {run.id} has already finished")
             return await summary(run)
-        payload = None if resume and snapshot.values else {"config": config.model_dump()}
+        payload: Any = None if resume and snapshot.values else {"config": config.model_dump()}
+        if command is not None:
+            payload = command
         async for namespace, update in g.astream(
             payload,
-            run.thread,
+            # max_concurrency: LangGraph's bound on the tasks of a superstep (each one role's)
+            {**run.thread, "callbacks": [errors], "max_concurrency": context.max_concurrency},
             context=context,
             stream_mode="updates",
             subgraphs=True,
@@ -126,6 +157,15 @@ async def execute(run: Run, resume: bool, progress: Progress = _stderr) -> dict[
                 calls.update(values.get("calls", {}))
                 if node == "prune_beam":
                     _report(values, calls, time.monotonic() - started, progress)
+                    if errors.counts:
+                        progress(f"  provider errors so far (retried): {errors}")
+    progress(f"model calls (cache hits) per role: {session.usage.describe()}")
+    if session.stopped:
+        raise BudgetReached(
+            f"budget reached: {session.stopped}; the run is saved at a superstep boundary; "
+            f"continue it with a larger budget: drpo resume {run.id} --run-dir {run.root} "
+            "--max-calls N (or --max-tokens N)"
+        )
     result = await summary(run)
     (run.dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
@@ -154,6 +194,9 @@ async def summary(run: Run) -> dict[str, Any]:
     values: dict[str, Any] = dict(snapshot.values)
     calls = Counter(values.get("calls", {}))
     stage_values: dict[str, Any] = {}
+    pending = [  # approval gate (a budget stop is an interrupt too, not one to answer)
+        i.value for task in snapshot.tasks for i in task.interrupts if not is_budget_stop(i.value)
+    ]
     for task in snapshot.tasks:  # a stage still in progress
         if isinstance(task.state, StateSnapshot):
             stage_values = dict(task.state.values)
@@ -172,7 +215,8 @@ async def summary(run: Run) -> dict[str, Any]:
         "run_id": run.id,
         "status": "finished"
         if values and not snapshot.next
-        else ("in progress" if values else "not started"),
+        else ("waiting for approval" if pending else "in progress" if values else "not started"),
+        "pending": pending,
         "next": list(snapshot.next),
         "best_system_prompt": best_prompt,
         "best_reward": values.get("best_reward"),
@@ -180,6 +224,10 @@ async def summary(run: Run) -> dict[str, Any]:
         "levels": [_level_row(r) for r in levels],
         "icl_levels": _icl_rows(icl_levels),
         "calls": dict(sorted(calls.items())),
+        "usage": read_usage(run.dir),  # model calls made, cache hits, tokens per role
+        "provider_errors": json.loads(run.meta_file.read_text()).get("provider_errors", {})
+        if run.exists()
+        else {},
         "seed_order": values.get("seed_order", []),
         "records": {"system_prompt": levels, "icl": icl_levels},
     }

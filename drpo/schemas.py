@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -16,18 +18,20 @@ from pydantic import (
 
 from drpo.aspects import ASPECTS, canonical
 
+Note = Annotated[str, Field(max_length=300)]
+
 
 class QueryAnalysis(BaseModel):
-    main_topic: str
-    user_intent: str
-    ambiguities: str
-    response_format: str
-    challenges: str
+    main_topic: Note
+    user_intent: Note
+    ambiguities: Note
+    response_format: Note
+    challenges: Note
 
 
 class NewAspect(BaseModel):
     name: str = Field(min_length=2, max_length=32)
-    description: str = Field(min_length=10)
+    description: str = Field(min_length=10, max_length=300)
 
 
 # One optional flag per predefined aspect: an object cannot name an aspect twice, which a
@@ -40,9 +44,22 @@ AspectFlags = create_model(  # type: ignore[call-overload]
 
 
 class SelectionBody(BaseModel):
-    reasoning: str
+    reasoning: str = Field(max_length=600)
     selected_aspects: AspectFlags  # type: ignore[valid-type]
     new_aspects: list[NewAspect] = Field(default_factory=list, max_length=3)
+
+    @field_validator("new_aspects", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        """Drop proposals without a word for a name ("...", "1."), which small models write;
+        the 2-5 rule then applies to what is left (a pattern in the grammar crawls)."""
+        if not isinstance(value, list):
+            return value
+        return [
+            a
+            for a in value
+            if not isinstance(a, dict) or re.search(r"[A-Za-z]{2}", str(a.get("name", "")))
+        ]
 
     def names(self) -> list[str]:
         flags = self.selected_aspects.model_dump(by_alias=True)  # type: ignore[attr-defined]
@@ -92,20 +109,25 @@ class AspectScore(BaseModel):
     @field_validator("score", mode="before")
     @classmethod
     def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic would read true as 1.0: a silent score
+            raise ValueError(f"a score must be a number, got {value!r}")
         if isinstance(value, str):
             return float(value.strip().split("/")[0])
         return value
 
 
-def judge_schema(aspects: list[str]) -> dict[str, Any]:
-    """JSON schema of the judge reply for the selected aspects (App. E.1.1 eval dict)."""
+def judge_schema(
+    aspects: Sequence[str], reason: str = "rationale", reason_max: int = 400
+) -> dict[str, Any]:
+    """JSON schema of the judge reply for the selected aspects (App. E.1.1 eval dict):
+    per aspect a ``reason`` string and an integer score 1-5."""
     item = {
         "type": "object",
         "properties": {
-            "rationale": {"type": "string", "maxLength": 400},
+            reason: {"type": "string", "maxLength": reason_max},
             "score": {"type": "integer", "minimum": 1, "maximum": 5},
         },
-        "required": ["rationale", "score"],
+        "required": [reason, "score"],
         "additionalProperties": False,
     }
     return {
@@ -119,7 +141,13 @@ def judge_schema(aspects: list[str]) -> dict[str, Any]:
 
 def validate_judge_reply(data: dict[str, Any], aspects: list[str]) -> dict[str, AspectScore]:
     """Scores for exactly the selected aspects; a missing aspect or a bad score is an error."""
-    lowered = {str(key).strip().lower(): value for key, value in data.items()}
+    lowered: dict[str, Any] = {}
+    twice: set[str] = set()  # "Clarity" and "clarity" with two different scores
+    for key, value in data.items():
+        name = str(key).strip().lower()
+        if name in lowered and lowered[name] != value:
+            twice.add(name)
+        lowered[name] = value
     scores: dict[str, AspectScore] = {}
     for name in aspects:
         value = lowered.get(name.lower())
@@ -129,6 +157,8 @@ def validate_judge_reply(data: dict[str, Any], aspects: list[str]) -> dict[str, 
             scores[name] = AspectScore.model_validate(value)
         except (ValidationError, ValueError) as exc:
             raise ValueError(f"judge reply has a bad score for {name!r}: {exc}") from exc
+        if name.lower() in twice:
+            raise ValueError(f"judge reply scores aspect {name!r} twice")
     return scores
 
 
@@ -137,7 +167,7 @@ class PromptTransitionReply(BaseModel):
 
     analysis: str = Field(max_length=1500)
     thought: str = Field(max_length=1500)
-    new_system_prompt: str = Field(min_length=1, max_length=4000)
+    new_system_prompt: str = Field(min_length=20, max_length=4000)
 
 
 class ResponseTransitionReply(BaseModel):
@@ -145,4 +175,4 @@ class ResponseTransitionReply(BaseModel):
 
     analysis: str = Field(max_length=1500)
     thought: str = Field(max_length=1500)
-    new_response: str = Field(min_length=1, max_length=4000)
+    new_response: str = Field(min_length=20, max_length=4000)

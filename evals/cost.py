@@ -20,7 +20,7 @@ def children_per_level(W: int, M: int, D: int) -> list[int]:
 
 
 def expected_calls(config: RunConfig, n_icl: int) -> dict[str, int]:
-    icl, sp = config.icl, config.system_prompt
+    icl, sp = config.icl, config.search_stage()  # mc: one level of all samples
     icl_children = sum(children_per_level(icl.W, icl.M, icl.D))
     sp_children = sum(children_per_level(sp.W, sp.M, sp.D))
     scored = (1 + sp_children) * sp.B

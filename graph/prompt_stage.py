@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import get_runtime
 from langgraph.types import Send
 
 from drpo.config import Context, RunConfig
@@ -28,6 +29,7 @@ from nodes.init_beam import init_beam
 from nodes.judge import judge
 from nodes.prune_beam import prune_beam
 from nodes.retrieve_icl import retrieve_icl
+from nodes.review_best import review_best
 from nodes.sample_query import sample_query
 from nodes.select_aspects import select_aspects
 from nodes.tasks import GenerateTask, SelectTask, TransitionTask
@@ -63,7 +65,7 @@ def send_generations(state: SearchState) -> list[Send] | str:
 def send_transitions(state: SearchState) -> list[Send] | str:
     if state["level"] == 0:
         return send_generations(state)
-    config = RunConfig.model_validate(state["config"]).system_prompt
+    config = RunConfig.model_validate(state["config"]).search_stage()
     return [
         Send(
             "transition",
@@ -82,8 +84,15 @@ def send_transitions(state: SearchState) -> list[Send] | str:
 
 
 def next_level(state: SearchState) -> str:
-    depth = RunConfig.model_validate(state["config"]).system_prompt.D
+    depth = RunConfig.model_validate(state["config"]).search_stage().D
     return END if state["level"] > depth else "sample_query"
+
+
+def review_or_next(state: SearchState) -> str:
+    """With Context.approve, a human reviews the best candidate of every level after level 0."""
+    if get_runtime(Context).context.approve and state["level"] > 1:
+        return "review_best"
+    return next_level(state)
 
 
 def build_prompt_stage() -> StateGraph[SearchState, Context, SearchState, SearchState]:
@@ -97,6 +106,7 @@ def build_prompt_stage() -> StateGraph[SearchState, Context, SearchState, Search
     g.add_node("generate", generate, retry_policy=LLM_RETRY, destinations=("judge",))  # type: ignore[arg-type]
     g.add_node("judge", judge, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
     g.add_node("prune_beam", prune_beam)
+    g.add_node("review_best", review_best)
     g.add_edge(START, "init_beam")
     g.add_edge("init_beam", "sample_query")
     g.add_conditional_edges("sample_query", send_selections, ["select_aspects", "retrieve_icl"])
@@ -107,7 +117,8 @@ def build_prompt_stage() -> StateGraph[SearchState, Context, SearchState, Search
     g.add_edge("transition", "drop_duplicates")
     g.add_conditional_edges("drop_duplicates", send_generations, ["generate", "prune_beam"])
     g.add_edge("judge", "prune_beam")
-    g.add_conditional_edges("prune_beam", next_level, ["sample_query", END])
+    g.add_conditional_edges("prune_beam", review_or_next, ["review_best", "sample_query", END])
+    g.add_conditional_edges("review_best", next_level, ["sample_query", END])
     return g
 
 

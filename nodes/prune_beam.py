@@ -51,7 +51,10 @@ async def prune_beam(state: SearchState) -> dict[str, Any]:
                 "level": level,
                 "queries": sorted({e["query"] for s in ranked for e in s["evaluations"]}),
                 "candidates": [_summary(s, s["candidate"]["id"] in kept) for s in ranked],
-                "dropped_duplicates": sum(p["track"] == track for p in proposed) - len(ranked),
+                # level 0 scores the initial state, which is no proposal
+                "dropped_duplicates": max(
+                    0, sum(p["track"] == track for p in proposed) - len(ranked)
+                ),
                 "best_reward": ranked[0]["reward"] if ranked else None,
             }
         )

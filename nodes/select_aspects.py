@@ -40,7 +40,12 @@ async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[st
     namespace, key = cache_key(runtime.context.selector_model, query)
     store = runtime.store
     if store is not None and (item := await store.aget(namespace, key)) is not None:
-        cached: AspectSelection = {**item.value, "source": "cache"}  # type: ignore[typeddict-item]
+        value = dict(item.value)
+        # PostgresStore keeps JSONB, which reorders object keys: restore the selector's order
+        # (the judge prompt lists the aspects in it)
+        order = value.pop("order", None) or list(value["aspects"])
+        value["aspects"] = {name: value["aspects"][name] for name in order}
+        cached: AspectSelection = {**value, "source": "cache"}  # type: ignore[typeddict-item]
         return {"aspects": {query: cached}, "calls": {"selector_cache_hits": 1}}
     reply: AspectSelectionReply = await call_json(
         get_chat_model(runtime.context.selector_model),
@@ -58,5 +63,5 @@ async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[st
         "source": "selector",
     }
     if store is not None:
-        await store.aput(namespace, key, dict(selection))
+        await store.aput(namespace, key, {**selection, "order": list(selection["aspects"])})
     return {"aspects": {query: selection}, "calls": {"selector": 1}}

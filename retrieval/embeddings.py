@@ -41,7 +41,9 @@ def get_embedder(model_id: str = DEFAULT_EMBEDDING_MODEL) -> SentenceTransformer
         model = _models.get(model_id)
         if model is None:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # a "Loading weights" bar would break progress lines
             model = SentenceTransformer(embedding_model_path(model_id), device="cpu")
             _models[model_id] = model
         return model

@@ -68,7 +68,7 @@ def test_judge_reply_validation() -> None:
     with pytest.raises(ValueError, match="lacks aspect 'Critical-Thinking'"):
         validate_judge_reply({"Helpfulness": good["helpfulness"]}, aspects)
     with pytest.raises(ValueError, match="bad score"):
-        validate_judge_reply({**good, "Helpfulness": {"rationale": "", "score": 7}}, aspects)
+        validate_judge_reply({**good, "helpfulness": {"rationale": "", "score": 7}}, aspects)
     assert judge_schema(aspects)["required"] == aspects
 
 

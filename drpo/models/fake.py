@@ -20,6 +20,7 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, PrivateAttr
@@ -121,8 +122,11 @@ class FakeChatModel(BaseChatModel):
                 with Path(self.log).open("a", encoding="utf-8") as f:
                     f.write(json.dumps({"kind": kind, "key": key}) + "\n")
 
-    def _result(self, kind: str, content: str) -> ChatResult:
-        message = AIMessage(content, response_metadata={"kind": kind})
+    def _result(self, kind: str, content: str, messages: list[BaseMessage]) -> ChatResult:
+        # token usage as whitespace-separated words, so budgets and usage can be tested
+        used = sum(len(str(m.content).split()) for m in messages), len(content.split())
+        usage = UsageMetadata(input_tokens=used[0], output_tokens=used[1], total_tokens=sum(used))
+        message = AIMessage(content, response_metadata={"kind": kind}, usage_metadata=usage)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(
@@ -135,7 +139,7 @@ class FakeChatModel(BaseChatModel):
         kind, key, content = self._reply(messages, **kwargs)
         time.sleep(self.latency_ms / 1000)
         self._record(kind, key)
-        return self._result(kind, content)
+        return self._result(kind, content, messages)
 
     async def _agenerate(
         self,
@@ -147,7 +151,7 @@ class FakeChatModel(BaseChatModel):
         kind, key, content = self._reply(messages, **kwargs)
         await asyncio.sleep(self.latency_ms / 1000)
         self._record(kind, key)
-        return self._result(kind, content)
+        return self._result(kind, content, messages)
 
 
 def _current(text: str) -> str:

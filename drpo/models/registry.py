@@ -77,7 +77,10 @@ def get_chat_model(spec: str) -> BaseChatModel:
     """The chat model of a spec; built once per process and shared by every role and task."""
     with _LOCK:
         if spec not in _MODELS:
-            _MODELS[spec] = _build(parse_spec(spec))
+            from drpo.cache import attach_hooks  # LLM-call cache + budget/usage/rate gate
+
+            parsed = parse_spec(spec)
+            _MODELS[spec] = attach_hooks(_build(parsed), parsed.model_dump_json())
         return _MODELS[spec]
 
 
@@ -100,13 +103,15 @@ def _build(spec: ModelSpec) -> BaseChatModel:
     if spec.provider == "openai":
         from langchain.chat_models import init_chat_model
 
-        return init_chat_model(spec.model, model_provider="openai")
+        return init_chat_model(spec.model, model_provider="openai", **_client_options())
     if spec.provider == "openai-compatible":
         from langchain_openai import ChatOpenAI
         from pydantic import SecretStr
 
         key = os.environ.get("DRPO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        return ChatOpenAI(model=spec.model, base_url=spec.base_url, api_key=SecretStr(key))
+        return ChatOpenAI(
+            model=spec.model, base_url=spec.base_url, api_key=SecretStr(key), **_client_options()
+        )
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
     llm = HuggingFacePipeline.from_model_id(
@@ -115,11 +120,23 @@ def _build(spec: ModelSpec) -> BaseChatModel:
     return ChatHuggingFace(llm=llm)
 
 
+def _client_options() -> dict[str, Any]:
+    """No retries inside the client: the graph's RetryPolicy retries (with backoff) and counts
+    them; DRPO_TIMEOUT_S bounds one request (default 120 s)."""
+    return {"max_retries": 0, "timeout": float(os.environ.get("DRPO_TIMEOUT_S", "120"))}
+
+
 def with_params(model: BaseChatModel, params: dict[str, Any]) -> BaseChatModel:
     """A copy of the model with per-call generation parameters (temperature, seed, max_tokens)."""
     fields = type(model).model_fields
     known = {k: v for k, v in params.items() if k in fields}
-    return model.model_copy(update=known) if known else model
+    if not known:
+        return model
+    copy = model.model_copy(update=known)
+    # LangChain's cache key (llm_string) of serializable models comes from the cached property
+    # ``_serialized``; a stale one copied from the original would hide the new parameters
+    copy.__dict__.pop("_serialized", None)
+    return copy
 
 
 def structured(

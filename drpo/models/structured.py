@@ -8,6 +8,7 @@ with pydantic. An invalid reply raises ``OutputParserException`` so callers can 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -36,12 +37,18 @@ def extract_json(text: str) -> Any:
     raise OutputParserException(f"reply is not valid JSON: {text[:200]!r}", llm_output=text)
 
 
+@functools.cache
+def _model_schema(schema: type[BaseModel]) -> str:
+    # generating a model's JSON schema takes ~3 ms; call_json needs one per attempt per call
+    return json.dumps(schema.model_json_schema())
+
+
 def json_schema_format(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
     """OpenAI-style ``response_format`` for a pydantic model or a JSON-schema dict."""
     if isinstance(schema, dict):
         name, body = str(schema.get("title", "reply")), schema
     else:
-        name, body = schema.__name__, schema.model_json_schema()
+        name, body = schema.__name__, json.loads(_model_schema(schema))  # a fresh copy
     return {"type": "json_schema", "json_schema": {"name": name, "schema": body, "strict": True}}
 
 

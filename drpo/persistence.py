@@ -1,0 +1,96 @@
+"""Where runs are kept: SQLite files per run (default) or one PostgreSQL database for many runs.
+
+Both use LangGraph's own checkpointers and stores. The serializer never pickles: an object that
+msgpack cannot encode is an error, and only msgpack's safe types are decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.store.base import BaseStore
+
+# pickle_fallback=False: no pickle either way; allowed_msgpack_modules=None: strict decoding.
+SERDE = JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+_SETUP_LOCK = 0x445250  # pg advisory lock: concurrent first runs must not race on CREATE TABLE
+
+
+class PersistenceError(ValueError):
+    """A checkpointer URL that is not supported or a database that cannot be reached."""
+
+
+def is_postgres(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
+
+
+def check_url(url: str | None) -> None:
+    if url and not is_postgres(url):
+        raise PersistenceError(
+            f"--checkpointer: expected postgresql://USER@HOST:PORT/DB, got {redact(url)!r}"
+        )
+
+
+def redact(url: str) -> str:
+    """The URL without its password (run.json and messages never hold a secret)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@asynccontextmanager
+async def open_persistence(
+    run_dir: Path, root: Path, url: str | None
+) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore]]:
+    """(checkpointer, store) for a run: SQLite in RUN_DIR, or PostgreSQL when a URL is given."""
+    if is_postgres(url):
+        async with _postgres(str(url)) as pair:
+            yield pair
+        return
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+    async with (
+        aiosqlite.connect(str(run_dir / "checkpoints.sqlite")) as conn,
+        AsyncSqliteStore.from_conn_string(str(root / "store.sqlite")) as store,
+    ):
+        saver = AsyncSqliteSaver(conn, serde=SERDE)
+        await saver.setup()
+        await store.setup()
+        yield saver, store
+
+
+@asynccontextmanager
+async def _postgres(url: str) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore]]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+    from psycopg import AsyncConnection, OperationalError
+    from psycopg.rows import DictRow, dict_row
+
+    async def connect() -> AsyncConnection[DictRow]:
+        try:
+            return await AsyncConnection.connect(
+                url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+            )
+        except OperationalError as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise PersistenceError(f"cannot connect to {redact(url)}: {reason}") from exc
+
+    async with await connect() as conn, await connect() as store_conn:
+        saver = AsyncPostgresSaver(conn, serde=SERDE)
+        store = AsyncPostgresStore(store_conn)
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        try:
+            await saver.setup()
+            await store.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+        yield saver, store

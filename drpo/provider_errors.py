@@ -1,0 +1,90 @@
+"""Provider faults: which ones the graph retries, a callback that counts them, clear messages.
+
+Model clients make no retries of their own (registry ``max_retries=0``): every failed request
+reaches LangGraph's ``RetryPolicy`` (graph/policies.py), which retries the transient ones with
+backoff, and this module's callback counts each failed attempt by kind for the run's report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import AsyncCallbackHandler
+from langchain_core.exceptions import OutputParserException
+from langgraph.types import default_retry_on
+from pydantic import ValidationError
+
+RETRY_STATUS = (408, 409, 429)
+PARSE_ERRORS = (OutputParserException, ValidationError, ValueError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Rate limits, 5xx, timeouts and connection errors: retried. 4xx (401, 404, ...): not."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRY_STATUS or exc.status_code >= 500
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    return isinstance(exc, Exception) and default_retry_on(exc)
+
+
+def kind_of(exc: BaseException) -> str:
+    """A short label: "HTTP 429", "HTTP 500", "timeout", "connection" or the class name."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection"
+    return type(exc).__name__
+
+
+def is_provider_error(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(exc, openai.APIError)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a provider failure, naming the endpoint (never a key)."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        where = exc.request.url.copy_with(query=None) if exc.request else "the model server"
+        message = str(exc.message).removeprefix(f"Error code: {exc.status_code} - ")
+        return f"HTTP {exc.status_code} from {where}: {message}"
+    if isinstance(exc, openai.APIConnectionError):
+        where = exc.request.url.copy_with(query=None) if exc.request else "the model server"
+        cause: BaseException | None = exc
+        while isinstance(cause, openai.APIError):  # down to the transport's own error
+            cause = cause.__cause__ or cause.__context__
+        detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+        verb = "timed out" if isinstance(exc, openai.APITimeoutError) else "cannot be reached"
+        return f"{where} {verb}{detail}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ProviderErrors(AsyncCallbackHandler):
+    """Counts failed LLM requests by kind (each one was retried or ended the run) and replies
+    that did not parse and were re-sampled ("unparsable reply")."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    async def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
+        if not isinstance(error, PARSE_ERRORS):  # some clients parse inside the call
+            self.counts[kind_of(error)] += 1
+
+    async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kw: Any) -> None:
+        if name == "drpo_parse_retry":  # drpo.calls.PARSE_RETRY_EVENT
+            self.counts["unparsable reply"] += 1
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} x{v}" for k, v in sorted(self.counts.items()))

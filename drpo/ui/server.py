@@ -1,0 +1,8 @@
+"""The inspector inside the LangGraph server (``langgraph.json`` ``http.app``): /ui and /studio/."""
+
+from __future__ import annotations
+
+from drpo.ui.app import create_app
+from drpo.ui.backends import ServerRuns
+
+app = create_app(ServerRuns(), home=False)

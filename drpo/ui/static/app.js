@@ -1,0 +1,178 @@
+// DRPO inspector: plain JS over the JSON API next to this page (api/...).
+"use strict";
+const state = { runId: null, view: null, graphs: null, tab: "run", drawn: "", open: new Set() };
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+const fmt = (x) => (typeof x === "number" ? x.toFixed(2) : "-");
+
+async function api(path, body) {
+  const opts = body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  const res = await fetch("api/" + path, opts);
+  const data = await res.json();
+  if (!res.ok) throw new Error(data.error || res.statusText);
+  return data;
+}
+
+async function loadRuns() {
+  const runs = await api("runs");
+  const list = $("run-list");
+  list.innerHTML = runs.length ? "" : '<li class="muted">no runs yet</li>';
+  for (const r of runs) {
+    const li = document.createElement("li");
+    li.dataset.run = r.run_id;
+    li.className = r.run_id === state.runId ? "selected" : "";
+    li.innerHTML = `${esc(r.run_id)}<small><span class="badge ${esc(r.status)}">${esc(r.status)}</span> ${esc(r.stage)}${r.level != null ? " L" + r.level : ""} · best ${fmt(r.best_reward)}</small>`;
+    li.onclick = () => selectRun(r.run_id);
+    list.appendChild(li);
+  }
+  $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+}
+
+async function selectRun(id) {
+  state.runId = id;
+  state.drawn = "";
+  state.tab = null;
+  document.querySelectorAll("#run-list li").forEach((li) => li.classList.toggle("selected", li.dataset.run === id));
+  await refresh();
+}
+
+async function refresh() {
+  if (!state.runId) return;
+  const v = await api("runs/" + encodeURIComponent(state.runId));
+  state.view = v;
+  $("empty").hidden = true;
+  $("run").hidden = false;
+  $("run-title").textContent = v.run_id;
+  const status = $("run-status");
+  status.textContent = v.status;
+  status.className = "badge " + v.status;
+  $("run-error").hidden = !v.error;
+  $("run-error").textContent = v.error || "";
+  const ctx = v.context || {};
+  const facts = {
+    stage: v.stage, "last finished level": v.level ?? "-", "best reward": fmt(v.best_reward ?? bestOf(v.records.system_prompt)),
+    "LLM calls": Object.entries(v.calls).map(([k, n]) => `${k} ${n}`).join(", ") || "-",
+    models: ["base", "optimizer", "judge", "selector"].map((r) => `${r} ${ctx[r + "_model"] ?? "?"}`).join(" · "),
+    "judge node": ctx.judge_node ?? "-", "approval gate": ctx.approve ? "on" : "off",
+  };
+  $("facts").innerHTML = Object.entries(facts).map(([k, x]) => `<dt>${esc(k)}</dt><dd data-fact="${esc(k)}">${esc(x)}</dd>`).join("");
+  renderApproval(v);
+  $("best-prompt").textContent = v.best_system_prompt || "(none yet)";
+  $("diff").innerHTML = v.previous_best_prompt == null ? '<span class="muted">(no earlier best)</span>' :
+    v.diff.map(([op, t]) => (op === "=" ? esc(t) : op === "-" ? `<del>${esc(t)}</del>` : `<ins>${esc(t)}</ins>`)).join("");
+  $("levels").innerHTML = renderLevels(v.records.system_prompt, "sp");
+  $("icl-levels").innerHTML = renderLevels(v.records.icl, "icl");
+  document.querySelectorAll("details[data-key]").forEach((d) => {
+    d.open = state.open.has(d.dataset.key);
+    d.ontoggle = () => (d.open ? state.open.add(d.dataset.key) : state.open.delete(d.dataset.key));
+  });
+  await drawGraph();
+  await renderHistory();
+}
+
+function bestOf(records) {
+  const r = records.filter((x) => x.best_reward != null);
+  return r.length ? r[r.length - 1].best_reward : null;
+}
+
+function renderApproval(v) {
+  const req = v.pending && v.pending[0];
+  $("approval").hidden = !req;
+  if (!req) return;
+  $("approval-level").textContent = `stage 2, level ${req.level}`;
+  $("approval-reward").textContent = fmt(req.best.reward);
+  if ($("approval").dataset.for !== req.best.id) {
+    $("approval-text").value = req.best.text;
+    $("approval").dataset.for = req.best.id;
+  }
+}
+
+function renderLevels(records, kind) {
+  if (!records.length) return '<p class="muted">no level finished yet</p>';
+  return records.map((r) => {
+    const key = `${kind}:${r.track}:${r.level}`;
+    const rows = r.candidates.map((c) => {
+      const evs = c.evaluations.map((e) => {
+        const scores = Object.entries(e.scores).map(([a, s]) => `<tr><td>${esc(a)}</td><td>${esc(s.score)}</td><td>${esc(s.rationale)}</td></tr>`).join("");
+        return `<div class="evaluation"><b>query</b> ${esc(e.query)}<br><b>output</b> ${esc(e.output)}<br><b>reward</b> ${fmt(e.reward)}
+          <table class="scores"><thead><tr><th>aspect</th><th>score</th><th>rationale</th></tr></thead><tbody>${scores}</tbody></table></div>`;
+      }).join("");
+      return `<details data-key="${esc(key + ":" + c.id)}" class="candidate"><summary><code>${esc(c.id)}</code> reward ${fmt(c.reward)} ${c.kept ? '<span class="kept">kept</span>' : ""} <span class="muted">from ${esc(c.parent ?? "-")}</span></summary>
+        <pre>${esc(c.text)}</pre>${evs}</details>`;
+    }).join("");
+    const title = kind === "sp" ? `level ${r.level}` : `${r.track} level ${r.level}`;
+    return `<details data-key="${esc(key)}" class="level"><summary><b>${esc(title)}</b>: best ${fmt(r.best_reward)}, ${r.candidates.length} candidate(s)${r.dropped_duplicates > 0 ? `, ${r.dropped_duplicates} duplicate(s) dropped` : ""}</summary>${rows}</details>`;
+  }).join("");
+}
+
+async function drawGraph() {
+  if (!state.graphs) state.graphs = await api("graph");
+  const tabs = $("graph-tabs");
+  if (!tabs.children.length) {
+    for (const t of Object.keys(state.graphs)) {
+      const b = document.createElement("button");
+      b.textContent = t;
+      b.dataset.tab = t;
+      b.onclick = () => { state.tab = t; drawGraph(); };
+      tabs.appendChild(b);
+    }
+  }
+  const v = state.view;
+  if (!state.tab) state.tab = v.stage in state.graphs ? v.stage : "run";
+  tabs.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b.dataset.tab === state.tab));
+  const current = state.tab === "run" ? v.next : (state.tab === v.stage ? v.stage_next : []);
+  let text = state.graphs[state.tab];
+  if (current.length) text += `\n\tclassDef current fill:#ffd27a,stroke:#c77d00,stroke-width:3px\n\tclass ${current.join(",")} current\n`;
+  if (text === state.drawn) return;
+  state.drawn = text;
+  const el = $("graph");
+  if (!window.mermaid) { el.innerHTML = `<pre>${esc(text)}</pre>`; return; }
+  window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict" });
+  const { svg } = await window.mermaid.render("g" + Date.now(), text);
+  el.innerHTML = svg;
+}
+
+async function renderHistory() {
+  const rows = await api(`runs/${encodeURIComponent(state.runId)}/history`);
+  $("history").querySelector("tbody").innerHTML = rows.map((h) => `<tr data-checkpoint="${esc(h.checkpoint_id)}">
+    <td>${esc(h.step)}</td><td>${esc(h.source)}</td><td>${esc(h.next.join(", ") || "(end)")}</td><td>${esc(h.created_at)}</td>
+    <td>${h.can_replay ? `<button class="replay">replay from here</button> <button class="fork">fork with another judge</button>` : ""}</td></tr>`).join("");
+  document.querySelectorAll("#history button").forEach((b) => {
+    const cp = b.closest("tr").dataset.checkpoint;
+    b.onclick = () => act(b.classList.contains("replay") ? "replay" : "fork",
+      b.classList.contains("replay") ? { checkpoint_id: cp } : { checkpoint_id: cp, judge_model: $("fork-judge").value });
+  });
+}
+
+async function act(what, body) {
+  const out = $("action-result");
+  try {
+    const res = await api(`runs/${encodeURIComponent(state.runId)}/${what}`, body);
+    out.textContent = `${what}: started ${res.run_id}`;
+    out.className = "";
+    await loadRuns();
+    if (res.run_id !== state.runId) await selectRun(res.run_id); else await refresh();
+  } catch (e) {
+    out.textContent = `${what} failed: ${e.message}`;
+    out.className = "error";
+  }
+}
+
+$("approve").onclick = () => act("answer", { action: "approve" });
+$("reject").onclick = () => act("answer", { action: "reject" });
+$("edit").onclick = () => act("answer", { action: "edit", text: $("approval-text").value });
+
+async function tick() {
+  try {
+    await loadRuns();
+    const s = state.view && state.view.status;
+    if (state.runId && (s === "running" || s === "in progress" || !state.view)) await refresh();
+  } catch (e) {
+    $("updated").textContent = "error: " + e.message;
+  }
+}
+loadRuns().then(() => {
+  const wanted = new URLSearchParams(location.search).get("run");
+  if (wanted) selectRun(wanted);
+});
+setInterval(tick, 1500);

@@ -1,0 +1,102 @@
+"""review_best: the optional human approval gate after prune_beam (Context ``approve``).
+
+``interrupt()`` shows the best candidate of the level; the answer resumes the graph with
+``Command(resume={"action": "approve" | "edit" | "reject", "text": ...})``:
+approve keeps the beam, edit replaces the best prompt's text (its reward stays the judged one and
+it is marked as edited), reject drops it from the beam (a beam left empty falls back to the
+rejected candidate's parent, as judged at the level before).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.types import interrupt
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from drpo.state import Candidate, Evaluation, LevelRecord, Scored, SearchState
+
+TRACK = "system_prompt"
+
+
+class ApprovalAnswer(BaseModel):
+    """A reviewer's answer to a pending approval."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["approve", "edit", "reject"]
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _edit_has_text(self) -> ApprovalAnswer:
+        if self.action == "edit" and not (self.text or "").strip():
+            raise ValueError("an edit needs the new prompt text")
+        return self
+
+
+def approval_request(state: SearchState) -> dict[str, Any]:
+    """What the reviewer sees: the level and the beam, best first."""
+    beam = state["beam"][TRACK]
+    return {
+        "kind": "approval",
+        "stage": "system_prompt",
+        "level": state["level"] - 1,
+        "best": _public(beam[0]),
+        "beam": [_public(s) for s in beam],
+        "actions": ["approve", "edit", "reject"],
+    }
+
+
+async def review_best(state: SearchState) -> dict[str, Any]:
+    answer = ApprovalAnswer.model_validate(interrupt(approval_request(state)))
+    beam = list(state["beam"][TRACK])
+    best = beam[0]
+    if answer.action == "approve":
+        return {}
+    if answer.action == "edit":
+        edited: Candidate = {
+            **best["candidate"],
+            "id": best["candidate"]["id"] + "+edit",
+            "text": (answer.text or "").strip(),
+            "thought": "edited by a reviewer; reward is that of the unedited text",
+        }
+        beam[0] = {**best, "candidate": edited}
+    else:
+        beam = beam[1:] or [_parent(best, state.get("levels", []))]
+    return {"beam": {**state["beam"], TRACK: beam}}
+
+
+def _public(scored: Scored) -> dict[str, Any]:
+    c = scored["candidate"]
+    return {"id": c["id"], "parent": c["parent"], "text": c["text"], "reward": scored["reward"]}
+
+
+def _parent(rejected: Scored, records: list[LevelRecord]) -> Scored:
+    """The rejected candidate's parent as scored at its own level (from the level records)."""
+    cand = rejected["candidate"]
+    for record in records:
+        if record["track"] != cand["track"] or record["level"] != cand["level"] - 1:
+            continue
+        for row in record["candidates"]:
+            if row["id"] == cand["parent"]:
+                parent: Candidate = {
+                    "id": row["id"],
+                    "track": cand["track"],
+                    "level": record["level"],
+                    "parent": row["parent"],
+                    "text": row["text"],
+                    "former": cand["former"][:-1],
+                    "analysis": "",
+                    "thought": "restored after the reviewer rejected its child",
+                }
+                evaluations: list[Evaluation] = [
+                    {
+                        "candidate": parent,
+                        "query": e["query"],
+                        "output": e["output"],
+                        "scores": e["scores"],
+                        "reward": e["reward"],
+                    }
+                    for e in row["evaluations"]
+                ]
+                return {"candidate": parent, "evaluations": evaluations, "reward": row["reward"]}
+    raise ValueError(f"cannot reject {cand['id']}: its parent is not in the level records")

@@ -1,0 +1,128 @@
+"""The persistent LLM-call cache: keys, re-runs without model calls, hits per role, JSON only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from drpo.budget import Session, Usage
+from drpo.cache import LLMCache
+from drpo.calls import call_json, call_text
+from drpo.models import get_chat_model
+from drpo.models.registry import with_params
+from drpo.schemas import PromptTransitionReply
+from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
+
+ROLE_OF_KIND = {
+    "select": "selector",
+    "transition": "optimizer",
+    "generate": "base",
+    "judge": "judge",
+}
+
+
+async def _calls(spec: str, cache: Path, params: list[dict[str, Any]]) -> list[str]:
+    model = get_chat_model(spec)
+    async with Session(usage=Usage(), cache=LLMCache(cache)).active():
+        return [await call_text(model, [HumanMessage("Name a colour.")], **p) for p in params]
+
+
+def test_key_separates_samples_and_parameters(tmp_path: Path, log_path: Path) -> None:
+    spec, db = fake_spec(log_path), tmp_path / "cache.sqlite"
+    params = [
+        {"temperature": 0.7, "seed": 1},
+        {"temperature": 0.7, "seed": 1},  # the same call: a hit
+        {"temperature": 0.7, "seed": 2},  # another sample index
+        {"temperature": 0.2, "seed": 1},  # another temperature
+        {"temperature": 0.7, "seed": 1, "max_tokens": 64},  # another token limit
+    ]
+    replies = asyncio.run(_calls(spec, db, params))
+    assert len(read_log(log_path)) == 4
+    assert replies[0] == replies[1] and replies[0] != replies[2]
+    # the same calls again in a new session (a resume): all answered from the cache
+    assert asyncio.run(_calls(spec, db, params)) == replies
+    assert len(read_log(log_path)) == 4
+    # another model spec never shares entries
+    other = fake_spec(tmp_path / "other.jsonl", malformed_rate=0)
+    asyncio.run(_calls(other, db, params[:1]))
+    assert len(read_log(tmp_path / "other.jsonl")) == 1
+    # values are JSON (LangChain's serialisation), never pickle
+    with sqlite3.connect(db) as con:
+        for (value,) in con.execute("SELECT value FROM llm_cache"):
+            assert json.loads(value)[0]["message"]["data"]["content"]
+
+
+def test_structured_samples_stay_distinct(tmp_path: Path, log_path: Path) -> None:
+    async def sample(seed: int) -> PromptTransitionReply:
+        async with Session(usage=Usage(), cache=LLMCache(tmp_path / "c.sqlite")).active():
+            reply: PromptTransitionReply = await call_json(
+                get_chat_model(fake_spec(log_path)),
+                PromptTransitionReply,
+                "## Current system prompt\nBe brief.\n\n## Feedback\nnone",
+                name="t",
+                retries=1,
+                temperature=0.7,
+                seed=seed,
+            )
+            return reply
+
+    texts = [asyncio.run(sample(seed)).new_system_prompt for seed in (1, 2, 3, 1)]
+    assert len(set(texts[:3])) == 3 and texts[3] == texts[0]
+    assert len(read_log(log_path)) == 3
+
+
+def test_openai_copies_with_new_parameters_get_new_keys() -> None:
+    """with_params copies the model; LangChain's key must see the copy's parameters even when
+    the original already cached its serialised form."""
+    model = ChatOpenAI(model="m", base_url="http://127.0.0.1:9/v1", api_key=SecretStr("sk-x"))
+    model._get_llm_string()  # caches ``_serialized`` on the original
+    keys = {
+        with_params(model, p)._get_llm_string()
+        for p in ({"seed": 1, "temperature": 0.7}, {"seed": 2, "temperature": 0.7}, {"seed": 1})
+    }
+    assert len(keys) == 3
+    assert all("sk-x" not in key for key in keys)
+
+
+def test_rerun_makes_no_model_calls_and_counts_hits_per_role(
+    tmp_path: Path, log_path: Path
+) -> None:
+    context = fake_context(fake_spec(log_path))
+    first = run_once(tmp_path, "first", context, small_config(K=0))
+    made = Counter(ROLE_OF_KIND[row["kind"]] for row in read_log(log_path))
+    usage = first["usage"]
+    assert {role: row["calls"] for role, row in usage.items()} == made
+    assert all(row["output_tokens"] > 0 for row in usage.values())
+    # the same config again (a new run in the same run dir): 0 model calls, the same result
+    second = run_once(tmp_path, "second", context, small_config(K=0))
+    assert len(read_log(log_path)) == sum(made.values())
+    for key in ("best_system_prompt", "best_reward", "icl_examples", "levels"):
+        assert second[key] == first[key], key
+    hits = {role: row["cache_hits"] for role, row in second["usage"].items()}
+    assert all(row["calls"] == 0 for row in second["usage"].values())
+    # selections come from the LangGraph store's aspect cache before any model is asked
+    assert hits == {role: n for role, n in made.items() if role != "selector"}
+
+
+def test_cache_on_and_off_make_the_same_calls(tmp_path: Path) -> None:
+    """Within one run no two different calls share a key: with the cache the run makes exactly
+    the model calls it makes without one."""
+    results, logs = {}, {}
+    for mode in ("on", "off"):
+        log = tmp_path / f"{mode}.jsonl"
+        # one call at a time, so that every lookup sees all the entries written before it
+        cache = None if mode == "on" else "off"
+        context = fake_context(fake_spec(log), llm_cache=cache, max_concurrency=1)
+        results[mode] = run_once(tmp_path / mode, "r", context, small_config(M=3, K=0))
+        logs[mode] = sorted((r["kind"], r["key"]) for r in read_log(log))
+    assert logs["on"] == logs["off"]
+    assert results["on"]["best_system_prompt"] == results["off"]["best_system_prompt"]
+    assert not (tmp_path / "off" / "llm_cache.sqlite").exists()

@@ -1,0 +1,162 @@
+"""The graph on the LangGraph server (`langgraph dev`, offline) driven by langgraph-sdk: a run with
+the fake model behind an OpenAI-compatible endpoint, streamed updates, the state history, and a
+fork from a mid-run checkpoint with another judge that continues differently."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph_sdk import get_client
+
+from tests.conftest import small_config
+from tests.fault_server import FaultServer
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFLINE = {
+    "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+    "LANGGRAPH_NO_VERSION_CHECK": "true",
+    "LANGSMITH_TRACING": "false",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening_on(port: int) -> set[str]:
+    """Local addresses (hex, /proc/net/tcp) listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("server") / "langgraph.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
+    port = _free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "langgraph_cli",
+                "dev",
+                "--no-browser",
+                "--no-reload",
+                "--port",
+                str(port),
+            ],  # fmt: skip
+            cwd=ROOT,
+            env={**env, **OFFLINE},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = None
+        deadline = time.monotonic() + 180
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            # it may bind another port than asked when that one is taken: read it back
+            seen = re.findall(r"http://127\.0\.0\.1:(\d+)", log.read_text())
+            for candidate in {str(port), *seen}:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{candidate}/info", timeout=2):
+                        url = f"http://127.0.0.1:{candidate}"
+                except OSError:
+                    continue
+            time.sleep(0.5)
+        assert url, f"langgraph dev did not come up:\n{log.read_text()[-3000:]}"
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _context(judge: str, other: str) -> dict[str, Any]:
+    return {
+        "base_model": other,
+        "optimizer_model": other,
+        "selector_model": other,
+        "judge_model": judge,
+        "judge_node": "dynamic",
+    }
+
+
+async def _scenario(url: str, models: FaultServer) -> dict[str, Any]:
+    client = get_client(url=url)
+    spec = f"openai-compatible:fake@{models.url}"
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    updates: list[Any] = []
+    async for part in client.runs.stream(
+        tid,
+        "drpo",
+        input={"config": small_config(D=2)},
+        context=_context(spec, spec),
+        stream_mode="updates",
+        stream_subgraphs=True,
+    ):
+        assert part.event != "error", part.data
+        if part.event.startswith("updates"):
+            updates.append(part.data)
+    final = (await client.threads.get_state(tid))["values"]
+    history = await client.threads.get_history(tid, limit=200)
+    # fork just before stage 2, with a judge that scores the other way round
+    mid = next(h for h in history if h["next"] == ["optimize_system_prompt"])
+    forked: dict[str, Any] = {}
+    async for part in client.runs.stream(
+        tid,
+        "drpo",
+        input=None,
+        checkpoint_id=mid["checkpoint"]["checkpoint_id"],
+        context=_context(f"openai-compatible:inverse@{models.url}", spec),
+        stream_mode="values",
+    ):
+        assert part.event != "error", part.data
+        if part.event == "values":
+            forked = part.data
+    return {"updates": updates, "final": final, "history": history, "mid": mid, "fork": forked}
+
+
+def test_run_stream_history_and_fork_on_langgraph_dev(server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    assert _listening_on(port) == {"0100007F"}  # 127.0.0.1 only
+    models = FaultServer(deadline_s=400).start()
+    try:
+        got = asyncio.run(_scenario(server, models))
+    finally:
+        models.shutdown()
+    nodes = {node for update in got["updates"] for node in update}
+    assert {"load_data", "optimize_icl", "prune_beam", "judge", "generate"} <= nodes
+    final, fork = got["final"], got["fork"]
+    assert final["best_system_prompt"] and fork["best_system_prompt"]
+    assert len(got["history"]) > 3 and got["mid"]["values"]["icl_examples"]
+    # the fork shares the run up to the checkpoint (stage 1) and continues differently
+    assert fork["icl_examples"] == final["icl_examples"] == got["mid"]["values"]["icl_examples"]
+    assert fork["best_system_prompt"] != final["best_system_prompt"]
+    assert fork["levels"] != final["levels"]
+    assert models.stats["ok"] > 0
