@@ -5,6 +5,7 @@ fork from a mid-run checkpoint with another judge that continues differently."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -139,7 +140,19 @@ async def _scenario(url: str, models: FaultServer) -> dict[str, Any]:
         assert part.event != "error", part.data
         if part.event == "values":
             forked = part.data
-    return {"updates": updates, "final": final, "history": history, "mid": mid, "fork": forked}
+    return {
+        "updates": updates,
+        "final": final,
+        "history": history,
+        "mid": mid,
+        "fork": forked,
+        "thread_id": tid,
+    }
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return int(response.status), response.read().decode()
 
 
 def test_run_stream_history_and_fork_on_langgraph_dev(server: str) -> None:
@@ -160,3 +173,15 @@ def test_run_stream_history_and_fork_on_langgraph_dev(server: str) -> None:
     assert fork["best_system_prompt"] != final["best_system_prompt"]
     assert fork["levels"] != final["levels"]
     assert models.stats["ok"] > 0
+    # the inspector is served by the same server (langgraph.json http.app) and reads its threads
+    for page in ("/ui/", "/studio/"):
+        status, html = _get(server + page)
+        assert status == 200 and "<html" in html.lower()
+    _, listed = _get(server + "/ui/api/runs")
+    assert got["thread_id"] in listed
+    _, shown = _get(f"{server}/ui/api/runs/{got['thread_id']}")
+    view = json.loads(shown)
+    assert view["status"] == "finished"
+    # the fork continued the same thread: its state is the thread's latest
+    assert view["best_system_prompt"] == fork["best_system_prompt"]
+    assert len(view["records"]["system_prompt"]) == len(fork["levels"])
