@@ -32,6 +32,7 @@ def test_kept_candidates_are_top_w_by_reward(tmp_path: Path, log_path: Path) -> 
     assert _check_top_w(records["icl"], 1) == 2 * 3
     # the next level's parents are exactly the kept ones
     by_level = {r["level"]: r for r in records["system_prompt"]}
+    assert by_level[0]["dropped_duplicates"] == 0  # s_0 is no proposal
     for level in range(1, 4):
         parents = {c["parent"] for c in by_level[level]["candidates"]}
         kept_before = {c["id"] for c in by_level[level - 1]["candidates"] if c["kept"]}

@@ -108,3 +108,19 @@ def test_gemma3_completion_mode() -> None:
     assert isinstance(reply.content, str) and reply.content.strip()
     assert "# Query" not in reply.content
     assert reply.usage_metadata is not None and reply.usage_metadata["output_tokens"] > 0
+
+
+def test_grammar_bounds_every_string_and_enumerates_scores() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "free": {"type": "string"},
+            "short": {"type": "string", "maxLength": 40},
+            "long": {"type": "string", "maxLength": 4000},
+            "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        },
+    }
+    props = llamacpp.grammar_schema(schema)["properties"]
+    assert props["free"]["maxLength"] == props["long"]["maxLength"] == llamacpp.MAX_STRING
+    assert props["short"]["maxLength"] == 40
+    assert props["score"]["enum"] == [1, 2, 3, 4, 5]
