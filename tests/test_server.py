@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,9 @@ def _listening_on(port: int) -> set[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("server") / "langgraph.log"
+@contextmanager
+def _serve(log: Path, config: str = "langgraph.json", **extra_env: str) -> Iterator[str]:
+    """`langgraph dev` offline on a free port; yields its URL (read back from /info)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
     port = _free_port()
     with log.open("w") as out:
@@ -65,11 +66,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "dev",
                 "--no-browser",
                 "--no-reload",
+                "--config",
+                config,
                 "--port",
                 str(port),
             ],  # fmt: skip
             cwd=ROOT,
-            env={**env, **OFFLINE},
+            env={**env, **OFFLINE, **extra_env},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -95,6 +98,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serve(tmp_path_factory.mktemp("server") / "langgraph.log") as url:
+        yield url
 
 
 def _context(judge: str, other: str) -> dict[str, Any]:
@@ -185,3 +194,41 @@ def test_run_stream_history_and_fork_on_langgraph_dev(server: str) -> None:
     # the fork continued the same thread: its state is the thread's latest
     assert view["best_system_prompt"] == fork["best_system_prompt"]
     assert len(view["records"]["system_prompt"]) == len(fork["levels"])
+
+
+async def _short_run(url: str, spec: str) -> str:
+    client = get_client(url=url)
+    thread = await client.threads.create()
+    await client.runs.wait(
+        thread["thread_id"],
+        "drpo",
+        input={"config": small_config(D=1)},
+        context=_context(spec, spec),
+    )
+    return str(thread["thread_id"])
+
+
+def test_server_persistence_on_our_sqlite_checkpointer(tmp_path: Path) -> None:
+    """langgraph.persistent.json points the server's checkpointer.path at a SQLite file."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    db = tmp_path / "server.sqlite"
+    models = FaultServer(deadline_s=300).start()
+    try:
+        with _serve(
+            tmp_path / "langgraph.log",
+            "langgraph.persistent.json",
+            DRPO_SERVER_CHECKPOINTER=str(db),
+        ) as url:
+            tid = asyncio.run(_short_run(url, f"openai-compatible:fake@{models.url}"))
+    finally:
+        models.shutdown()
+
+    async def read() -> dict[str, Any]:
+        async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+            found = await saver.aget_tuple({"configurable": {"thread_id": tid}})
+            assert found is not None, "the server wrote no checkpoint to our SQLite file"
+            return dict(found.checkpoint["channel_values"])
+
+    values = asyncio.run(read())
+    assert values.get("best_system_prompt")
