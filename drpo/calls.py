@@ -25,7 +25,7 @@ class DRPOCallError(RuntimeError):
     """An LLM call whose reply never parsed; names the call. The run stays resumable."""
 
 
-def _attempt_params(params: dict[str, Any], attempt: int) -> dict[str, Any]:
+def attempt_params(params: dict[str, Any], attempt: int) -> dict[str, Any]:
     """A retry re-samples: at temperature 0 the same call would repeat the same bad reply."""
     if attempt == 0:
         return params
@@ -57,7 +57,7 @@ async def call_json(
     (each retry is a fallback that re-samples with another seed)."""
     attempts = [
         (RunnableLambda(_note_retry) if i else RunnableLambda(_same))
-        | structured(model, schema, **_attempt_params(params, i))
+        | structured(model, schema, **attempt_params(params, i))
         | RunnableLambda(validate)
         for i in range(max(1, retries))
     ]

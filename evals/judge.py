@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from typing_extensions import TypedDict
 
-from drpo.calls import call_text
+from drpo.calls import attempt_params, call_text
 from drpo.models.structured import json_schema_format
 from drpo.schemas import judge_schema
 from evals.benchmark import JUDGE_SYSTEM, Item, aspects_of, judge_prompt
@@ -58,37 +58,27 @@ async def judge_answer(
     extra: dict[str, Any] = {}
     if _takes_response_format(model):
         extra["response_format"] = json_schema_format(reply_schema(aspects))
-    error, reply = None, ""
+    error, reply, scores = None, "", None
     attempts = max(1, retries)
+    base = {"temperature": 0.0, "max_tokens": max_tokens, **extra}
     for attempt in range(attempts):
-        params = {"temperature": 0.0, "max_tokens": max_tokens, **extra}
-        if attempt:
-            params |= {"temperature": 0.7, "seed": attempt}
-        reply = await call_text(model, list(messages), **params)
+        # a retry re-samples, as in drpo.calls.call_json
+        reply = await call_text(model, list(messages), **attempt_params(base, attempt))
         try:
             scores = parse_judge_reply(reply, aspects)
         except JudgeParseError as exc:
             error = str(exc)
             continue
-        return JudgeResult(
-            method="",
-            item_id=item["id"],
-            category=item["category"],
-            repeat=0,
-            scores=scores,
-            attempts=attempt + 1,
-            failed_attempts=attempt,
-            error=None,
-            reply=reply[:2000],
-        )
+        break
+    used = attempt + 1
     return JudgeResult(
         method="",
         item_id=item["id"],
         category=item["category"],
         repeat=0,
-        scores=None,
-        attempts=attempts,
-        failed_attempts=attempts,
-        error=error,
+        scores=scores,
+        attempts=used,
+        failed_attempts=used - (scores is not None),
+        error=None if scores is not None else error,
         reply=reply[:2000],
     )
