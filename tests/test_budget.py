@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from drpo.summary import comparable
 from drpo.cli import main
 from drpo.cli_budget import EXIT_BUDGET
 from drpo.config import RunConfig
+from drpo.summary import comparable
 from evals.cost import expected_calls
 from tests.conftest import fake_spec, read_log, show
 

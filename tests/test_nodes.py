@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph.store.memory import InMemoryStore
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.store.memory import InMemoryStore
 
 from drpo.calls import DRPOCallError
-from drpo.config import Context
+from drpo.config import Context, RunConfig
 from drpo.models.registry import SpecError, get_chat_model, parse_spec
-from drpo.prompting import build_messages, clean_completion, render_completion
 from drpo.plan import level_queries
-from drpo.config import RunConfig
+from drpo.prompting import build_messages, clean_completion, render_completion
 from drpo.state import Candidate, DRPOState
 from nodes.drop_duplicates import drop_duplicates
 from nodes.judge import judge

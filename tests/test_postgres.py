@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from drpo.summary import comparable
 from benchmarks.crash_soak import ARGS, soak
 from drpo.cli import main
+from drpo.summary import comparable
 from tests.conftest import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
