@@ -145,4 +145,4 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
             return [strip(v) for v in value]
         return value
 
-    return {k: strip(v) for k, v in result.items()}
+    return dict(strip(result))
