@@ -157,3 +157,29 @@ def test_bad_selection_input_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert not runs.exists() and not (tmp_path / "b.jsonl").exists()
+
+
+def test_table5_rows_are_eval_methods(tmp_path: Path) -> None:
+    from evals.methods import load_pack, resolve_all
+
+    runs = tmp_path / "runs"
+    args = ["--seeds", "4", "--select", "last-beam"]
+    packs = {}
+    for run_id, extra in (
+        ("dyn", []),
+        ("ps", ["--prompt-reward", "static"]),
+        ("is", ["--icl-reward", "static"]),
+    ):
+        assert _optimize(runs, run_id, tmp_path / f"{run_id}.jsonl", *args, *extra) == 0
+        packs[run_id] = tmp_path / f"{run_id}.json"
+        assert main(["export", run_id, "--run-dir", str(runs), "-o", str(packs[run_id])]) == 0
+    ablations = {
+        name: (load_pack(packs[run_id]), str(packs[run_id]))
+        for name, run_id in (("prompt-static", "ps"), ("icl-static", "is"))
+    }
+    methods = resolve_all(["table5"], load_pack(packs["dyn"]), [], str(packs["dyn"]), ablations)
+    assert [m["name"] for m in methods] == ["drpo", "drpo:prompt-static", "drpo:icl-static"]
+    assert "system prompt: static rewards, ICL: dynamic" in methods[1]["source"]
+    assert "system prompt: dynamic rewards, ICL: static" in methods[2]["source"]
+    assert methods[1]["system_prompt"] == show(runs, "ps")["best_system_prompt"]
+    assert methods[2]["pool"] == show(runs, "is")["icl_examples"]
