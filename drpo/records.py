@@ -88,12 +88,13 @@ async def _items(store: BaseStore, namespace: tuple[str, ...]) -> list[dict[str,
 
 async def read_levels(store: BaseStore, thread: str) -> dict[str, list[LevelRecord]]:
     """Every level record of a thread, by stage, in level order (tracks sorted)."""
-    items = sorted(
-        (i["value"] for i in await _items(store, (LEVELS, thread))),
-        key=lambda v: (STAGES.index(v["stage"]), v["level"]),
-    )
+    return group_levels([i["value"] for i in await _items(store, (LEVELS, thread))])
+
+
+def group_levels(values: list[dict[str, Any]]) -> dict[str, list[LevelRecord]]:
+    """The values of a thread's level items (any store client) by stage, in level order."""
     out: dict[str, list[LevelRecord]] = {stage: [] for stage in STAGES}
-    for value in items:
+    for value in sorted(values, key=lambda v: (STAGES.index(v["stage"]), v["level"])):
         out[value["stage"]].extend(sorted(value["tracks"], key=lambda r: r["track"]))
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -12,32 +13,47 @@ from langgraph.graph.state import CompiledStateGraph
 
 from drpo.budget import is_budget_stop, read_usage
 from drpo.records import read_levels, read_plan
-from drpo.state import LevelRecord
+from drpo.state import STAGES, LevelRecord
 
 # where a level's closing checkpoint stands: the level's final state (after any review)
 AFTER_LEVEL = ("prepare_level", "finish_stage", "review_best")
+
+
+def checkpoint_row(snap: Any) -> dict[str, Any]:
+    """A StateSnapshot in the plain form ``branch_levels`` reads (the server API has the same)."""
+    parent = snap.parent_config
+    return {
+        "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
+        "parent_id": parent["configurable"].get("checkpoint_id") if parent else None,
+        "closed": snap.values.get("closed"),
+        "next": list(snap.next),
+    }
+
+
+def branch_levels(history: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str]:
+    """(stage, level) -> the id of the checkpoint after that level, on the head's branch.
+    ``history``: a thread's checkpoints newest first, as ``checkpoint_row`` gives them."""
+    by_id: dict[str, dict[str, Any]] = {}
+    head: str | None = None
+    for row in history:
+        head = head or row["checkpoint_id"]
+        by_id[row["checkpoint_id"]] = row
+    out: dict[tuple[str, int], str] = {}
+    cid = head
+    while cid is not None and cid in by_id:  # newest first: the first match is the latest
+        row = by_id[cid]
+        closed, nxt = row.get("closed"), row.get("next") or []
+        if closed and nxt and nxt[0] in AFTER_LEVEL:
+            out.setdefault((closed["stage"], closed["level"]), cid)
+        cid = row.get("parent_id")
+    return out
 
 
 async def level_checkpoints(
     g: CompiledStateGraph[Any, Any, Any, Any], thread: RunnableConfig
 ) -> dict[tuple[str, int], str]:
     """(stage, level) -> the id of the checkpoint after that level, on the head's branch."""
-    by_id: dict[str, Any] = {}
-    head: str | None = None
-    async for snap in g.aget_state_history(thread):
-        cid = snap.config["configurable"]["checkpoint_id"]
-        head = head or cid
-        by_id[cid] = snap
-    out: dict[tuple[str, int], str] = {}
-    cid = head
-    while cid is not None and cid in by_id:  # newest first: the first match is the latest
-        snap = by_id[cid]
-        closed = snap.values.get("closed")
-        if closed and snap.next and snap.next[0] in AFTER_LEVEL:
-            out.setdefault((closed["stage"], closed["level"]), cid)
-        parent = snap.parent_config
-        cid = parent["configurable"].get("checkpoint_id") if parent else None
-    return out
+    return branch_levels([checkpoint_row(s) async for s in g.aget_state_history(thread)])
 
 
 def level_row(record: LevelRecord, checkpoint: str | None) -> dict[str, Any]:
@@ -83,26 +99,49 @@ async def summarize_run(
 ) -> dict[str, Any]:
     thread: RunnableConfig = {"configurable": {"thread_id": run_id}}
     snapshot = await g.aget_state(thread)
-    values: dict[str, Any] = dict(snapshot.values)
-    pending = [  # approval gate (a budget stop is an interrupt too, not one to answer)
-        i.value for task in snapshot.tasks for i in task.interrupts if not is_budget_stop(i.value)
-    ]
-    records = await read_levels(g.store, run_id) if g.store is not None else {}
-    checkpoints = await level_checkpoints(g, thread)
+    return summarize_state(
+        run_id,
+        dict(snapshot.values),
+        list(snapshot.next),
+        [i.value for task in snapshot.tasks for i in task.interrupts],
+        await read_levels(g.store, run_id) if g.store is not None else {},
+        await level_checkpoints(g, thread),
+        meta,
+        read_usage(run_dir),
+        await _seeds(g.store, run_id) if g.store is not None else [],
+    )
+
+
+def summarize_state(
+    run_id: str,
+    values: dict[str, Any],
+    nxt: list[str],
+    interrupts: list[Any],
+    records: dict[str, list[LevelRecord]],
+    checkpoints: dict[tuple[str, int], str],
+    meta: dict[str, Any],
+    usage: dict[str, Any],
+    seeds: list[str] | None = None,
+) -> dict[str, Any]:
+    """The summary from plain JSON: a thread's values, next nodes and interrupt values, its
+    level records (``read_levels``) and level checkpoints (``branch_levels``)."""
+    # approval gate (a budget stop is an interrupt too, not one to answer)
+    pending = [value for value in interrupts if not is_budget_stop(value)]
+    closed = values.get("closed")
+    records = upto_closed(records, closed)
     prompt_records = records.get("system_prompt", [])
     beam = (values.get("beam") or {}).get("system_prompt", [])
     in_stage2 = values.get("stage") == "system_prompt"
     best_prompt = values.get("best_system_prompt") or (
         beam[0]["candidate"]["text"] if beam and in_stage2 else None
     )
-    closed = values.get("closed")
     return {
         "run_id": run_id,
         "status": "finished"
-        if values and not snapshot.next
+        if values and not nxt
         else ("waiting for approval" if pending else "in progress" if values else "not started"),
         "pending": pending,
-        "next": list(snapshot.next),
+        "next": nxt,
         "stage": values.get("stage"),
         "closed": closed,
         "best_system_prompt": best_prompt,
@@ -116,10 +155,10 @@ async def summarize_run(
         "validation": values.get("validation"),
         "notes": values.get("notes", []),
         "calls": dict(sorted(Counter(values.get("calls", {})).items())),
-        "usage": read_usage(run_dir),  # model calls made, cache hits, tokens per role
+        "usage": usage,  # model calls made, cache hits, tokens per role
         "provider_errors": meta.get("provider_errors", {}),
         "forked_from": meta.get("forked_from"),
-        "seed_order": await _seeds(g.store, run_id),
+        "seed_order": seeds or [],
         "records": {"system_prompt": prompt_records, "icl": records.get("icl", [])},
     }
 
@@ -129,6 +168,20 @@ async def _seeds(store: Any, run_id: str) -> list[str]:
         return await read_plan(store, run_id)
     except ValueError:  # not started yet
         return []
+
+
+def upto_closed(
+    records: dict[str, list[LevelRecord]], closed: dict[str, Any] | None
+) -> dict[str, list[LevelRecord]]:
+    """The records of the levels this branch has closed: a fork or replay in the same thread
+    leaves the store items of the old branch's later levels until it overwrites them."""
+    if not closed:
+        return {stage: [] for stage in records}
+    last = STAGES.index(closed["stage"]), closed["level"]
+    return {
+        stage: [r for r in recs if (STAGES.index(stage), r["level"]) <= last]
+        for stage, recs in records.items()
+    }
 
 
 def meta_of(path: Any) -> dict[str, Any]:

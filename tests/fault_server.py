@@ -48,6 +48,7 @@ class FaultServer(ThreadingHTTPServer):
         max_requests: int = 5000,
         deadline_s: float = 600.0,
         port: int = 0,
+        record: bool = False,
     ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.rates = {k: float(v) for k, v in (rates or {}).items()}
@@ -61,6 +62,9 @@ class FaultServer(ThreadingHTTPServer):
         self.stats: Counter[str] = Counter()
         self.streaks: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
+        # record: every answered chat request (model, kind: the JSON schema's name or
+        # "generate", the messages' text), for tests that check which calls a run made
+        self.record, self.log = record, list[dict[str, str]]()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (timeout, killed run) is normal here: no traceback."""
@@ -120,6 +124,15 @@ class FaultServer(ThreadingHTTPServer):
                 value["score"] = 6 - int(value["score"])
             content = json.dumps(scores)
         return content
+
+
+def _entry(body: dict[str, Any]) -> dict[str, str]:
+    schema = (body.get("response_format") or {}).get("json_schema") or {}
+    return {
+        "model": str(body.get("model", "")),
+        "kind": str(schema.get("name") or "generate"),
+        "text": "\n".join(_text(m.get("content")) for m in body["messages"]),
+    }
 
 
 def _text(content: Any) -> str:
@@ -185,6 +198,9 @@ class Handler(BaseHTTPRequestHandler):
         content = {"empty": "", "garbage": "<html>502 Bad Gateway</html> {{{"}.get(fault or "")
         if content is None:
             content = srv.reply(body)
+            if srv.record:
+                with srv.lock:
+                    srv.log.append(_entry(body))
         self._send(
             200,
             {

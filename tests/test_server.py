@@ -1,6 +1,7 @@
 """The graph on the LangGraph server (`langgraph dev`, offline) driven by langgraph-sdk: a run with
-the fake model behind an OpenAI-compatible endpoint, streamed updates, the state history, and a
-fork from a mid-run checkpoint with another judge that continues differently."""
+the fake model behind an OpenAI-compatible endpoint, streamed updates, the state history, a fork
+at a level checkpoint (``threads.update_state`` there, then a run with another judge) that keeps
+levels 0..K and re-judges the later ones, and the inspector's fork through the same server."""
 
 from __future__ import annotations
 
@@ -116,6 +117,38 @@ def _context(judge: str, other: str) -> dict[str, Any]:
     }
 
 
+K = 1  # the stage-2 level the forks start after
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _levels(view: dict[str, Any], upto: int | None = None) -> list[dict[str, Any]]:
+    """The rows of both stages' levels (records of each level included), without checkpoints."""
+    by_level: dict[tuple[str, int], list[Any]] = {}
+    for stage, records in view["records"].items():
+        for r in records:
+            by_level.setdefault((stage, r["level"]), []).append(r)
+    rows = [
+        {**{k: v for k, v in row.items() if k != "checkpoint_id"},
+         "records": by_level[(row["stage"], row["level"])]}
+        for row in view["level_table"]
+    ]  # fmt: skip
+    if upto is None:
+        return rows
+    return [r for r in rows if r["stage"] == "icl" or r["level"] <= upto]
+
+
 async def _scenario(url: str, models: FaultServer) -> dict[str, Any]:
     client = get_client(url=url)
     spec = f"openai-compatible:fake@{models.url}"
@@ -125,36 +158,57 @@ async def _scenario(url: str, models: FaultServer) -> dict[str, Any]:
     async for part in client.runs.stream(
         tid,
         "drpo",
-        input={"config": small_config(D=2)},
+        input={"config": small_config(D=3)},
         context=_context(spec, spec),
         stream_mode="updates",
-        stream_subgraphs=True,
     ):
         assert part.event != "error", part.data
         if part.event.startswith("updates"):
             updates.append(part.data)
-    final = (await client.threads.get_state(tid))["values"]
-    history = await client.threads.get_history(tid, limit=200)
-    # fork just before stage 2, with a judge that scores the other way round
-    mid = next(h for h in history if h["next"] == ["optimize_system_prompt"])
-    forked: dict[str, Any] = {}
+    parent = await asyncio.to_thread(_get_json, f"{url}/ui/api/runs/{tid}")
+    history = await client.threads.get_history(tid, limit=500)
+    # LangGraph's own fork at a level checkpoint: update_state there as if prune_beam wrote it,
+    # then a run from the new checkpoint with a judge that scores the other way round
+    level_cp = next(
+        r["checkpoint_id"]
+        for r in parent["level_table"]
+        if (r["stage"], r["level"]) == ("system_prompt", K)
+    )
+    at_level = await client.threads.get_state(tid, checkpoint_id=level_cp)
+    parent_calls = list(models.log)
+    await client.threads.update_state(
+        tid, {"config": at_level["values"]["config"]}, checkpoint_id=level_cp, as_node="prune_beam"
+    )
     async for part in client.runs.stream(
         tid,
         "drpo",
         input=None,
-        checkpoint_id=mid["checkpoint"]["checkpoint_id"],
         context=_context(f"openai-compatible:inverse@{models.url}", spec),
         stream_mode="values",
     ):
         assert part.event != "error", part.data
-        if part.event == "values":
-            forked = part.data
+    fork_calls = models.log[len(parent_calls) :]
+    forked = await asyncio.to_thread(_get_json, f"{url}/ui/api/runs/{tid}")
+    # the inspector's "fork from here" (ServerRuns.fork): level 0, the first judge, D=2
+    mark = len(models.log)
+    started = await asyncio.to_thread(
+        _post_json,
+        f"{url}/ui/api/runs/{tid}/fork",
+        {"stage": "system_prompt", "level": 0, "judge_model": spec, "D": 2},
+    )
+    await client.runs.join(tid, started["server_run_id"])
+    again = await asyncio.to_thread(_get_json, f"{url}/ui/api/runs/{tid}")
     return {
         "updates": updates,
-        "final": final,
         "history": history,
-        "mid": mid,
-        "fork": forked,
+        "at_level": at_level,
+        "parent": parent,
+        "forked": forked,
+        "fork_calls": fork_calls,
+        "parent_calls": parent_calls,
+        "started": started,
+        "again": again,
+        "again_calls": models.log[mark:],
         "thread_id": tid,
     }
 
@@ -164,36 +218,72 @@ def _get(url: str) -> tuple[int, str]:
         return int(response.status), response.read().decode()
 
 
-def test_run_stream_history_and_fork_on_langgraph_dev(server: str) -> None:
+def _mentions(calls: list[dict[str, str]], queries: list[str], kinds: set[str]) -> int:
+    return sum(1 for c in calls if c["kind"] in kinds and any(q in c["text"] for q in queries))
+
+
+def test_run_history_and_level_fork_on_langgraph_dev(server: str) -> None:
     port = int(server.rsplit(":", 1)[1])
     assert _listening_on(port) == {"0100007F"}  # 127.0.0.1 only
-    models = FaultServer(deadline_s=400).start()
+    models = FaultServer(deadline_s=500, record=True).start()
     try:
         got = asyncio.run(_scenario(server, models))
     finally:
         models.shutdown()
     nodes = {node for update in got["updates"] for node in update}
-    assert {"load_data", "optimize_icl", "prune_beam", "judge", "generate"} <= nodes
-    final, fork = got["final"], got["fork"]
-    assert final["best_system_prompt"] and fork["best_system_prompt"]
-    assert len(got["history"]) > 3 and got["mid"]["values"]["icl_examples"]
-    # the fork shares the run up to the checkpoint (stage 1) and continues differently
-    assert fork["icl_examples"] == final["icl_examples"] == got["mid"]["values"]["icl_examples"]
-    assert fork["best_system_prompt"] != final["best_system_prompt"]
-    assert fork["levels"] != final["levels"]
-    assert models.stats["ok"] > 0
+    assert {"load_data", "select_aspects", "transition", "generate", "judge"} <= nodes
+    assert {"prune_beam", "finish_stage", "choose_prompt"} <= nodes
+    parent, forked, again = got["parent"], got["forked"], got["again"]
+    assert parent["status"] == forked["status"] == again["status"] == "finished"
+    # every level of both stages is a root checkpoint the inspector maps (D=3: levels 0..3)
+    assert [(r["stage"], r["level"]) for r in parent["level_table"]] == [
+        ("icl", 0), ("icl", 1), ("icl", 2),
+        ("system_prompt", 0), ("system_prompt", 1), ("system_prompt", 2), ("system_prompt", 3),
+    ]  # fmt: skip
+    assert all(r["checkpoint_id"] and r["beam_rewards"] for r in parent["level_table"])
+    assert got["at_level"]["values"]["closed"] == {"stage": "system_prompt", "level": K}
+    assert got["at_level"]["next"] == ["prepare_level"]
+    assert len(got["history"]) > 20
+
+    # the SDK fork at level K: levels 0..K are the parent's, later levels re-judged differently
+    assert _levels(forked, K) == _levels(parent, K)
+    later = [r for r in _levels(forked) if r["stage"] == "system_prompt" and r["level"] > K]
+    old = [r for r in _levels(parent) if r["stage"] == "system_prompt" and r["level"] > K]
+    assert len(later) == len(old) == 3 - K
+    assert all(new != before for new, before in zip(later, old, strict=True))
+    assert forked["best_system_prompt"] != parent["best_system_prompt"]
+    # same thread: the checkpoints of the levels before K are shared with the parent's branch
+    assert [r["checkpoint_id"] for r in forked["level_table"][: 3 + K]] == [
+        r["checkpoint_id"] for r in parent["level_table"][: 3 + K]
+    ]
+    # no model call for levels <= K: none of their queries is answered or judged again, no
+    # aspect selection and no stage-1 transition; every judge call went to the inverse judge
+    done = [q for r in parent["levels"] if r["level"] <= K for q in r["queries"]]
+    scored = {"generate", "JudgeReply"}
+    assert done and _mentions(got["parent_calls"], done, scored) >= 2 * len(done)
+    assert _mentions(got["fork_calls"], done, scored) == 0
+    kinds = {c["kind"] for c in got["fork_calls"]}
+    assert kinds == {"generate", "JudgeReply", "PromptTransitionReply"}
+    judged = [c["model"] for c in got["fork_calls"] if c["kind"] == "JudgeReply"]
+    assert judged and all(m.startswith("inverse") for m in judged)
+
+    # the inspector's fork (ServerRuns.fork) from level 0 with the first judge and D=2: the same
+    # search as the parent's up to level 2, level 3 gone from the branch
+    assert again["forked_from"] == {
+        "run_id": got["thread_id"], "stage": "system_prompt", "level": 0,
+        "checkpoint_id": parent["level_table"][3]["checkpoint_id"],
+    }  # fmt: skip
+    assert _levels(again) == _levels(parent, 2)
+    first0 = parent["levels"][0]["queries"]
+    assert _mentions(got["again_calls"], first0, scored) == 0
+    assert got["started"]["run_id"] == got["thread_id"]
+
     # the inspector is served by the same server (langgraph.json http.app) and reads its threads
     for page in ("/ui/", "/studio/"):
         status, html = _get(server + page)
         assert status == 200 and "<html" in html.lower()
     _, listed = _get(server + "/ui/api/runs")
     assert got["thread_id"] in listed
-    _, shown = _get(f"{server}/ui/api/runs/{got['thread_id']}")
-    view = json.loads(shown)
-    assert view["status"] == "finished"
-    # the fork continued the same thread: its state is the thread's latest
-    assert view["best_system_prompt"] == fork["best_system_prompt"]
-    assert len(view["records"]["system_prompt"]) == len(fork["levels"])
 
 
 async def _short_run(url: str, spec: str) -> str:

@@ -17,6 +17,7 @@ from drpo.models.registry import SpecError
 from drpo.runner import RunError
 from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
+from drpo.ui.views import ForkRequest
 from nodes.review_best import ApprovalAnswer
 
 STATIC = Path(__file__).parent / "static"
@@ -64,10 +65,8 @@ def routes(backend: Backend) -> list[BaseRoute]:
         return await backend.replay(request.path_params["run_id"], body["checkpoint_id"])
 
     async def fork(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        return await backend.fork(
-            request.path_params["run_id"], body["checkpoint_id"], body["judge_model"]
-        )
+        fork = ForkRequest.model_validate(await request.json())
+        return await backend.fork(request.path_params["run_id"], fork)
 
     async def answer(request: Request) -> dict[str, Any]:
         body = await request.json()

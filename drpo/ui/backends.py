@@ -2,24 +2,34 @@
 
 ``LocalRuns``: the runs of a run dir (``drpo ui``), each compiled with its own SQLite
 checkpointer (``Run.graph``); replays, forks and answers run as tasks of the ``drpo ui`` process.
-``ServerRuns``: the threads of the LangGraph server the page is mounted in (SDK loopback client).
-Both hand ``views.summarize`` the same JSON form of a thread state.
+A fork is a new run (``drpo.forking.fork_run``, like `drpo fork`).
+``ServerRuns`` (``server_runs.py``): the threads of the LangGraph server the page is mounted in.
+Both build their views with ``drpo.summary.summarize_state`` from plain JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command
 
-from drpo.models.registry import parse_spec
+from drpo.budget import open_session
+from drpo.forking import fork_run, forked_context
 from drpo.runner import Run, RunError, summary
-from drpo.ui.views import fork_seed, history_row, summarize
+from drpo.summary import checkpoint_row, summarize_run, summarize_state
+from drpo.ui.views import (
+    ForkRequest,
+    check_fork,
+    fork_config,
+    history_row,
+    inspect_view,
+    run_row,
+)
 from nodes.review_best import ApprovalAnswer
 
 
@@ -28,30 +38,8 @@ class Backend(Protocol):
     async def get_run(self, run_id: str) -> dict[str, Any]: ...
     async def history(self, run_id: str) -> list[dict[str, Any]]: ...
     async def replay(self, run_id: str, checkpoint_id: str) -> dict[str, Any]: ...
-    async def fork(self, run_id: str, checkpoint_id: str, judge_model: str) -> dict[str, Any]: ...
+    async def fork(self, run_id: str, fork: ForkRequest) -> dict[str, Any]: ...
     async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]: ...
-
-
-def snapshot_json(snap: StateSnapshot) -> dict[str, Any]:
-    return {
-        "values": dict(snap.values),
-        "next": list(snap.next),
-        "tasks": [
-            {
-                "name": t.name,
-                "interrupts": [{"value": i.value} for i in t.interrupts],
-                "state": {"values": dict(t.state.values), "next": list(t.state.next)}
-                if isinstance(t.state, StateSnapshot)
-                else None,
-            }
-            for t in snap.tasks
-        ],
-    }
-
-
-def _row(run_id: str, view: dict[str, Any], created: Any) -> dict[str, Any]:
-    keys = ("status", "stage", "level", "best_reward")
-    return {"run_id": run_id, "created": created, **{k: view[k] for k in keys}}
 
 
 class LocalRuns:
@@ -65,45 +53,47 @@ class LocalRuns:
         run.load()
         return run
 
-    async def _view(self, run: Run) -> dict[str, Any]:
-        async with run.graph() as g:
-            view = summarize(snapshot_json(await g.aget_state(run.thread, subgraphs=True)))
-        if run.id in self.active:
+    def _status(self, run_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        if run_id in self.active:
             view["status"] = "running"
-        elif run.id in self.errors:
+        elif run_id in self.errors:
             view["status"] = "failed"
-            view["error"] = self.errors[run.id]
+            view["error"] = self.errors[run_id]
         return view
 
     async def list_runs(self) -> list[dict[str, Any]]:
         rows = []
         for meta in sorted(self.root.glob("*/run.json")):
-            run = Run(self.root, meta.parent.name)
             created = json.loads(meta.read_text()).get("created")
-            rows.append(_row(run.id, await self._view(run), created))
+            try:
+                run = self._run(meta.parent.name)
+            except RunError as exc:  # e.g. a run of another graph layout
+                rows.append({"run_id": meta.parent.name, "created": created, "error": str(exc)})
+                continue
+            async with run.graph() as g:
+                snap = await g.aget_state(run.thread)
+            values = dict(snap.values)
+            interrupts = [i.value for t in snap.tasks for i in t.interrupts]
+            light = summarize_state(run.id, values, list(snap.next), interrupts, {}, {}, {}, {})
+            rows.append(self._status(run.id, run_row(run.id, created, light, values.get("beam"))))
         return sorted(rows, key=lambda r: -(r["created"] or 0))
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
         run = self._run(run_id)
-        _, context = run.load()
-        return {"run_id": run_id, "context": asdict(context), **await self._view(run)}
+        config, context = run.load()
+        async with run.graph() as g:
+            view = inspect_view(await summarize_run(g, run.id, run.meta(), run.dir))
+        extra = {"context": asdict(context), "config": config.model_dump()}
+        return self._status(run.id, {**view, **extra})
 
     async def history(self, run_id: str) -> list[dict[str, Any]]:
         run = self._run(run_id)
         rows = []
         async with run.graph() as g:
             async for s in g.aget_state_history(run.thread):
-                rows.append(
-                    history_row(
-                        {
-                            "checkpoint_id": s.config["configurable"]["checkpoint_id"],
-                            "step": s.metadata.get("step") if s.metadata else None,
-                            "source": s.metadata.get("source") if s.metadata else None,
-                            "created_at": s.created_at,
-                            "next": list(s.next),
-                        }
-                    )
-                )
+                meta = s.metadata or {}
+                row = {**checkpoint_row(s), "step": meta.get("step"), "source": meta.get("source")}
+                rows.append(history_row({**row, "created_at": s.created_at}))
         return rows
 
     def _start(self, run: Run, payload: Any, config: RunnableConfig) -> None:
@@ -114,12 +104,16 @@ class LocalRuns:
 
     async def _drive(self, run: Run, payload: Any, config: RunnableConfig) -> None:
         _, context = run.load()
+        session = open_session(run.dir, run.root, context)  # cache, budget, usage
         try:
-            async with run.graph() as g:
+            async with run.graph() as g, session.active():
+                limits: RunnableConfig = {"max_concurrency": context.max_concurrency}
                 async for _ in g.astream(
-                    payload, config, context=context, subgraphs=True, durability="sync"
+                    payload, {**config, **limits}, context=context, durability="sync"
                 ):
                     pass
+            if session.stopped:
+                raise RuntimeError(f"budget reached: {session.stopped}")
             (run.dir / "result.json").write_text(json.dumps(await summary(run), indent=2))
         except Exception as exc:  # shown on the page; the run stays resumable
             self.errors[run.id] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
@@ -134,32 +128,32 @@ class LocalRuns:
         self._start(run, None, cfg)
         return {"run_id": run.id}
 
-    async def fork(self, run_id: str, checkpoint_id: str, judge_model: str) -> dict[str, Any]:
-        parse_spec(judge_model)
-        run = self._run(run_id)
-        config, context = run.load()
-        async with run.graph() as g:
-            snap = await g.aget_state(
-                {"configurable": {"thread_id": run.id, "checkpoint_id": checkpoint_id}}
-            )
-        if not snap.next and snap.values:
-            raise RunError("that checkpoint is the end of the run: nothing to fork")
-        n = 1 + sum(1 for _ in self.root.glob(f"{run.id}-fork-*/run.json"))
-        new = Run(self.root, f"{run.id}-fork-{n}")
-        new.create(config, replace(context, judge_model=judge_model))
-        as_node = fork_seed(list(snap.next))
-        payload: Any = {"config": config.model_dump()}
-        if as_node:
-            async with new.graph() as g:
-                await g.aupdate_state(new.thread, dict(snap.values), as_node=as_node)
-            payload = None
-        self._start(new, payload, new.thread)
-        return {"run_id": new.id}
+    async def fork(self, run_id: str, fork: ForkRequest) -> dict[str, Any]:
+        """A new run ``<run>-fork-N`` from the checkpoint after the level (`drpo fork`)."""
+        check_fork(fork)
+        parent = self._run(run_id)
+        if parent.id in self.active:
+            raise RunError(f"run {parent.id!r} is still running: fork it once it stops")
+        config, context = parent.load()
+        n = 1 + sum(1 for _ in self.root.glob(f"{parent.id}-fork-*/run.json"))
+        new = Run(self.root, f"{parent.id}-fork-{n}")
+        judge = {"judge_model": fork.judge_model, "judge_node": fork.judge_node}
+        origin = await fork_run(
+            parent,
+            new,
+            fork.stage,
+            fork.level,
+            fork_config(config.model_dump(), fork.W, fork.M, fork.D),
+            forked_context(context, judge),
+        )
+        self._start(new, None, new.thread)
+        return {"run_id": new.id, "forked_from": origin}
 
     async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]:
         run = self._run(run_id)
-        if not (await self._view(run))["pending"]:
-            raise RunError(f"run {run.id!r} has no pending approval")
+        async with run.graph() as g:
+            if not (await summarize_run(g, run.id, run.meta(), run.dir))["pending"]:
+                raise RunError(f"run {run.id!r} has no pending approval")
         self._start(run, Command(resume=answer.model_dump()), run.thread)
         return {"run_id": run.id}
 
@@ -167,95 +161,3 @@ class LocalRuns:
         """Wait for the replays, forks and answers started by this process (tests, shutdown)."""
         while self.active:
             await asyncio.gather(*list(self.active.values()), return_exceptions=True)
-
-
-class ServerRuns:
-    """The threads of the LangGraph server this app is mounted in."""
-
-    def __init__(self, assistant_id: str = "drpo") -> None:
-        self.assistant_id = assistant_id
-
-    def _client(self) -> Any:
-        from langgraph_sdk import get_client
-
-        return get_client()  # no url: the in-process loopback transport of the server
-
-    async def _last_run(self, tid: str) -> dict[str, Any]:
-        runs = await self._client().runs.list(tid, limit=1)
-        return runs[0] if runs else {}
-
-    async def _view(self, tid: str) -> dict[str, Any]:
-        client = self._client()
-        thread = await client.threads.get(tid)
-        view = summarize(await client.threads.get_state(tid, subgraphs=True))
-        if thread["status"] == "busy":
-            view["status"] = "running"
-        elif thread["status"] == "error":
-            view["status"] = "failed"
-        return view
-
-    async def list_runs(self) -> list[dict[str, Any]]:
-        threads = await self._client().threads.search(
-            limit=50, sort_by="created_at", sort_order="desc"
-        )
-        return [
-            _row(t["thread_id"], await self._view(t["thread_id"]), t["created_at"]) for t in threads
-        ]
-
-    async def get_run(self, run_id: str) -> dict[str, Any]:
-        last = await self._last_run(run_id)
-        context = (last.get("kwargs") or {}).get("context") or {}
-        return {"run_id": run_id, "context": context, **await self._view(run_id)}
-
-    async def history(self, run_id: str) -> list[dict[str, Any]]:
-        states = await self._client().threads.get_history(run_id, limit=200)
-        return [
-            history_row(
-                {
-                    "checkpoint_id": s["checkpoint"]["checkpoint_id"],
-                    "step": (s.get("metadata") or {}).get("step"),
-                    "source": (s.get("metadata") or {}).get("source"),
-                    "created_at": s.get("created_at"),
-                    "next": s.get("next") or [],
-                }
-            )
-            for s in states
-        ]
-
-    async def _create(self, tid: str, **kwargs: Any) -> dict[str, Any]:
-        last = await self._last_run(tid)
-        context = kwargs.pop("context", None) or (last.get("kwargs") or {}).get("context")
-        run = await self._client().runs.create(
-            tid, last.get("assistant_id") or self.assistant_id, context=context, **kwargs
-        )
-        return {"run_id": tid, "server_run_id": run["run_id"]}
-
-    async def replay(self, run_id: str, checkpoint_id: str) -> dict[str, Any]:
-        return await self._create(run_id, input=None, checkpoint_id=checkpoint_id)
-
-    async def fork(self, run_id: str, checkpoint_id: str, judge_model: str) -> dict[str, Any]:
-        parse_spec(judge_model)
-        client = self._client()
-        last = await self._last_run(run_id)
-        snap = await client.threads.get_state(run_id, checkpoint_id=checkpoint_id)
-        if not snap.get("next") and snap.get("values"):
-            raise RunError("that checkpoint is the end of the run: nothing to fork")
-        context = {**((last.get("kwargs") or {}).get("context") or {}), "judge_model": judge_model}
-        source = await client.threads.get(run_id)
-        graph_id = (source.get("metadata") or {}).get("graph_id") or self.assistant_id
-        new = await client.threads.create(metadata={"graph_id": graph_id, "forked_from": run_id})
-        as_node = fork_seed(list(snap.get("next") or []))
-        payload = (last.get("kwargs") or {}).get("input")
-        if as_node:
-            await client.threads.update_state(new["thread_id"], snap["values"], as_node=as_node)
-            payload = None
-        run = await client.runs.create(
-            new["thread_id"],
-            last.get("assistant_id") or self.assistant_id,
-            input=payload,
-            context=context,
-        )
-        return {"run_id": new["thread_id"], "server_run_id": run["run_id"]}
-
-    async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]:
-        return await self._create(run_id, command={"resume": answer.model_dump()})

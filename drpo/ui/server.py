@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from drpo.ui.app import create_app
-from drpo.ui.backends import ServerRuns
+from drpo.ui.server_runs import ServerRuns
 
 app = create_app(ServerRuns(), home=False)

@@ -1,6 +1,6 @@
-"""JSON views of a run for the inspector, built from a thread state in plain JSON form
-(``values``, ``next``, ``tasks`` with ``interrupts`` and the running stage's ``state``), which
-both the SQLite checkpoints of ``drpo ui`` and the LangGraph server's thread API provide."""
+"""JSON views of a run for the inspector, built from ``drpo.summary.summarize_state`` (what
+`drpo show --json` prints), which both backends feed: ``drpo ui`` from the run's SQLite
+checkpoints and store, the LangGraph server from its thread, history and store API."""
 
 from __future__ import annotations
 
@@ -8,74 +8,105 @@ import difflib
 import re
 from typing import Any
 
-STAGE_OF_NODE = {"optimize_icl": "icl", "optimize_system_prompt": "system_prompt"}
-# the run graph is a line: the node that produced the checkpoint before each next node
-PREVIOUS_NODE = {
-    "optimize_icl": "load_data",
-    "optimize_system_prompt": "optimize_icl",
-}
+from pydantic import BaseModel, Field
+
+from drpo.config import RunConfig
+from drpo.models.registry import parse_spec
+from drpo.runner import RunError
+from drpo.state import STAGES
+from nodes.judges import resolve_judge
 
 
-def summarize(state: dict[str, Any]) -> dict[str, Any]:
-    """Status, current stage and level, level records, best prompt and its last change."""
-    values: dict[str, Any] = state.get("values") or {}
-    nxt: list[str] = list(state.get("next") or [])
-    tasks: list[dict[str, Any]] = state.get("tasks") or []
-    pending = [i.get("value") for t in tasks for i in (t.get("interrupts") or [])]
-    stage_values: dict[str, Any] = {}
-    stage_next: list[str] = []
-    for task in tasks:
-        sub = task.get("state")
-        if isinstance(sub, dict) and sub.get("values"):
-            stage_values, stage_next = sub["values"], list(sub.get("next") or [])
-    running = stage_values.get("stage")
-    icl = values.get("icl_levels") or (stage_values.get("levels", []) if running == "icl" else [])
-    prompt = values.get("levels") or (
-        stage_values.get("levels", []) if running == "system_prompt" else []
-    )
-    calls = dict(values.get("calls") or {})
-    for role, n in (stage_values.get("calls") or {}).items():
-        calls[role] = calls.get(role, 0) + n
-    stage = STAGE_OF_NODE.get(nxt[0], nxt[0]) if nxt else ("done" if values else "not started")
-    current = {"icl": icl, "system_prompt": prompt}.get(stage) or []
-    level = max((r["level"] for r in current), default=None)  # the last finished level
-    bests = _level_bests(prompt)
-    beam = (stage_values.get("beam") or {}).get("system_prompt") or []
-    best = values.get("best_system_prompt") or (beam[0]["candidate"]["text"] if beam else None)
+class ForkRequest(BaseModel):
+    """The page's "fork from here": a level of either stage, the judge, optional W/M/D."""
+
+    stage: str
+    level: int = Field(ge=0)
+    judge_model: str = Field(min_length=1)
+    judge_node: str = "dynamic"
+    W: int | None = Field(default=None, ge=1)
+    M: int | None = Field(default=None, ge=1)
+    D: int | None = Field(default=None, ge=1)
+
+
+def inspect_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary plus what the page draws: one row per level of either stage (best and beam
+    rewards, aspects, checkpoint), the last closed level and the best prompt's last change."""
+    closed = summary.get("closed") or {}
+    table = level_table(summary)
+    bests = [r["best_text"] for r in table if r["stage"] == "system_prompt" and r["best_text"]]
+    best = summary.get("best_system_prompt")
     previous = next((t for t in reversed(bests) if t != best), None) if best else None
+    reward = summary.get("best_reward")
+    if reward is None:  # before validation: the last stage-2 level's best
+        reward = next((r["best_reward"] for r in reversed(table) if r["stage"] != "icl"), None)
     return {
-        "status": "waiting for approval"
-        if pending
-        else ("finished" if values and not nxt else "in progress" if values else "not started"),
-        "next": nxt,
-        "stage": stage,
-        "level": level,
-        "stage_next": stage_next,
-        "pending": pending,
-        "best_system_prompt": best,
-        "best_reward": values.get("best_reward", _last_best(prompt)),
+        **summary,
+        "level": closed.get("level") if closed.get("stage") == summary.get("stage") else None,
+        "best_reward": reward,
+        "level_table": table,
         "previous_best_prompt": previous,
         "diff": word_diff(previous or "", best or "") if best else [],
-        "icl_examples": values.get("icl_examples", []),
-        "records": {"icl": icl, "system_prompt": prompt},
-        "calls": dict(sorted(calls.items())),
-        "config": values.get("config"),
     }
 
 
-def _last_best(records: list[dict[str, Any]]) -> float | None:
-    done = [r for r in records if r["best_reward"] is not None]
-    return max(done, key=lambda r: r["level"])["best_reward"] if done else None
+def level_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Stage 1's levels (best = the mean over examples of each track's best), then stage 2's."""
+    rows: list[dict[str, Any]] = []
+    icl_aspects: dict[int, list[str]] = {}
+    for record in summary["records"]["icl"]:
+        names = icl_aspects.setdefault(record["level"], [])
+        for aspects in (record.get("aspects") or {}).values():
+            names.extend(a for a in aspects if a not in names)
+    for row in summary["icl_levels"]:
+        beam = [m for b in row["beams"] for m in b["beam"]]
+        rows.append(_row("icl", row, row["mean_best_reward"], beam, icl_aspects.get(row["level"])))
+    for row in summary["levels"]:
+        chosen: list[str] = []
+        for aspects in row["aspects"].values():
+            chosen.extend(a for a in aspects if a not in chosen)
+        rows.append(_row("system_prompt", row, row["best_reward"], row["beam"], chosen))
+    return rows
 
 
-def _level_bests(records: list[dict[str, Any]]) -> list[str]:
-    """The best candidate's text at each stage-2 level, in level order."""
-    out = []
-    for record in sorted(records, key=lambda r: r["level"]):
-        ranked = sorted(record["candidates"], key=lambda c: (-c["reward"], c["id"]))
-        if ranked:
-            out.append(ranked[0]["text"])
-    return out
+def _row(
+    stage: str, row: dict[str, Any], best: float | None, beam: list[dict[str, Any]], aspects: Any
+) -> dict[str, Any]:
+    return {
+        "stage": stage,
+        "level": row["level"],
+        "best_reward": best,
+        "beam_rewards": [m["reward"] for m in beam],
+        "best_text": beam[0]["text"] if beam and stage == "system_prompt" else None,
+        "aspects": list(aspects or []),
+        "checkpoint_id": row["checkpoint_id"],
+    }
+
+
+def run_row(run_id: str, created: Any, summary: dict[str, Any], beam: Any) -> dict[str, Any]:
+    """A line of the run list, from a summary without records (cheap) and the state's beams."""
+    closed = summary.get("closed") or {}
+    top = (beam or {}).get("system_prompt") or []
+    best = summary.get("best_reward")
+    return {
+        "run_id": run_id,
+        "created": created,
+        "status": summary["status"],
+        "stage": summary["stage"],
+        "level": closed.get("level") if closed.get("stage") == summary["stage"] else None,
+        "best_reward": best if best is not None else (top[0]["reward"] if top else None),
+    }
+
+
+def fork_config(
+    config: dict[str, Any], W: int | None, M: int | None, D: int | None
+) -> dict[str, Any]:
+    """The run config with stage 2's W/M/D replaced (like `drpo fork -W -M -D`), validated."""
+    stage2 = dict(config["system_prompt"])
+    for key, value in (("W", W), ("M", M), ("D", D)):
+        if value is not None:
+            stage2[key] = value
+    return RunConfig.model_validate({**config, "system_prompt": stage2}).model_dump()
 
 
 def word_diff(old: str, new: str) -> list[list[str]]:
@@ -94,19 +125,23 @@ def word_diff(old: str, new: str) -> list[list[str]]:
 
 
 def history_row(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """One parent-graph checkpoint: where it stands and whether a replay or fork can start there."""
+    """One checkpoint of the thread: where it stands and whether a replay can start there."""
     nxt = list(checkpoint.get("next") or [])
+    closed = checkpoint.get("closed")
     return {
         "checkpoint_id": checkpoint["checkpoint_id"],
         "step": checkpoint.get("step"),
         "source": checkpoint.get("source"),
         "created_at": checkpoint.get("created_at"),
         "next": nxt,
+        "closed": f"{closed['stage']} level {closed['level']}" if closed else None,
         "can_replay": bool(nxt),
     }
 
 
-def fork_seed(next_nodes: list[str]) -> str | None:
-    """``as_node`` for ``update_state`` that makes a new thread continue at ``next_nodes``
-    (None: start over from the input)."""
-    return PREVIOUS_NODE.get(next_nodes[0]) if next_nodes else None
+def check_fork(fork: ForkRequest) -> None:
+    """A bad stage, judge spec or judge node: one clear error before anything is written."""
+    if fork.stage not in STAGES:
+        raise RunError(f"unknown stage {fork.stage!r}; choose one of {', '.join(STAGES)}")
+    parse_spec(fork.judge_model)
+    resolve_judge(fork.judge_node)

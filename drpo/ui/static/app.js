@@ -21,7 +21,8 @@ async function loadRuns() {
     const li = document.createElement("li");
     li.dataset.run = r.run_id;
     li.className = r.run_id === state.runId ? "selected" : "";
-    li.innerHTML = `${esc(r.run_id)}<small><span class="badge ${esc(r.status)}">${esc(r.status)}</span> ${esc(r.stage)}${r.level != null ? " L" + r.level : ""} · best ${fmt(r.best_reward)}</small>`;
+    li.innerHTML = r.error ? `${esc(r.run_id)}<small class="error">${esc(r.error)}</small>`
+      : `${esc(r.run_id)}<small><span class="badge ${esc(r.status)}">${esc(r.status)}</span> ${esc(r.stage ?? "")}${r.level != null ? " L" + r.level : ""} · best ${fmt(r.best_reward)}</small>`;
     li.onclick = () => selectRun(r.run_id);
     list.appendChild(li);
   }
@@ -50,29 +51,86 @@ async function refresh() {
   $("run-error").textContent = v.error || "";
   const ctx = v.context || {};
   const facts = {
-    stage: v.stage, "last finished level": v.level ?? "-", "best reward": fmt(v.best_reward ?? bestOf(v.records.system_prompt)),
+    stage: v.stage ?? "-", "last finished level": v.level ?? "-", "best reward": fmt(v.best_reward),
     "LLM calls": Object.entries(v.calls).map(([k, n]) => `${k} ${n}`).join(", ") || "-",
     models: ["base", "optimizer", "judge", "selector"].map((r) => `${r} ${ctx[r + "_model"] ?? "?"}`).join(" · "),
     "judge node": ctx.judge_node ?? "-", "approval gate": ctx.approve ? "on" : "off",
   };
+  if (v.forked_from) facts["forked from"] = `${v.forked_from.run_id} after ${v.forked_from.stage} level ${v.forked_from.level}`;
   $("facts").innerHTML = Object.entries(facts).map(([k, x]) => `<dt>${esc(k)}</dt><dd data-fact="${esc(k)}">${esc(x)}</dd>`).join("");
   renderApproval(v);
   $("best-prompt").textContent = v.best_system_prompt || "(none yet)";
   $("diff").innerHTML = v.previous_best_prompt == null ? '<span class="muted">(no earlier best)</span>' :
     v.diff.map(([op, t]) => (op === "=" ? esc(t) : op === "-" ? `<del>${esc(t)}</del>` : `<ins>${esc(t)}</ins>`)).join("");
+  $("chart").innerHTML = renderChart(v.level_table);
+  renderLevelTable(v.level_table);
   $("levels").innerHTML = renderLevels(v.records.system_prompt, "sp");
   $("icl-levels").innerHTML = renderLevels(v.records.icl, "icl");
   document.querySelectorAll("details[data-key]").forEach((d) => {
     d.open = state.open.has(d.dataset.key);
     d.ontoggle = () => (d.open ? state.open.add(d.dataset.key) : state.open.delete(d.dataset.key));
   });
+  if ($("fork-form").dataset.for !== v.run_id) {  // the run's own judge, until edited
+    $("fork-form").dataset.for = v.run_id;
+    $("fork-judge").value = ctx.judge_model ?? "";
+    $("fork-node").value = ctx.judge_node ?? "dynamic";
+  }
+  const sp = (v.config && v.config.system_prompt) || {};
+  for (const k of ["W", "M", "D"]) $("fork-" + k).placeholder = sp[k] ?? "";
   await drawGraph();
-  await renderHistory();
+  if ($("history-box").open) await renderHistory();
 }
 
-function bestOf(records) {
-  const r = records.filter((x) => x.best_reward != null);
-  return r.length ? r[r.length - 1].best_reward : null;
+const STAGE = { icl: "stage 1 (ICL)", system_prompt: "stage 2 (prompt)" };
+
+// one row per level of either stage: rewards, aspects, and the actions that start there
+function renderLevelTable(rows) {
+  const body = $("level-table").querySelector("tbody");
+  body.innerHTML = rows.length ? rows.map((r) => `<tr data-stage="${esc(r.stage)}" data-level="${r.level}">
+    <td>${esc(STAGE[r.stage])}</td><td>${r.level}</td><td>${fmt(r.best_reward)}</td>
+    <td>${r.beam_rewards.map(fmt).join(", ")}</td><td>${esc(r.aspects.join(", "))}</td>
+    <td>${r.checkpoint_id ? `<button class="fork">fork from here</button> <button class="replay">replay from here</button>`
+      : '<span class="muted" title="no checkpoint of this level in this thread (a fork starts after it): fork its parent">-</span>'}</td></tr>`).join("")
+    : '<tr><td colspan="6" class="muted">no level finished yet</td></tr>';
+  body.querySelectorAll("button").forEach((b) => {
+    const tr = b.closest("tr");
+    const row = rows.find((r) => r.stage === tr.dataset.stage && String(r.level) === tr.dataset.level);
+    b.onclick = () => b.classList.contains("replay") ? act("replay", { checkpoint_id: row.checkpoint_id }) : act("fork", forkBody(row));
+  });
+}
+
+function forkBody(row) {
+  const num = (id) => ($(id).value.trim() === "" ? null : Number($(id).value));
+  return { stage: row.stage, level: row.level, judge_model: $("fork-judge").value.trim(),
+    judge_node: $("fork-node").value.trim() || "dynamic", W: num("fork-W"), M: num("fork-M"), D: num("fork-D") };
+}
+
+// inline SVG: best reward per level (line) and the beam's rewards (dots), stage 1 then stage 2
+function renderChart(rows) {
+  if (!rows.length) return "";
+  const W = 720, H = 230, L = 40, R = 12, T = 16, B = 34;
+  const all = rows.flatMap((r) => [r.best_reward, ...r.beam_rewards]).filter((x) => x != null);
+  const lo = Math.min(1, ...all), hi = Math.max(5, ...all);
+  const x = (i) => L + (rows.length === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (rows.length - 1));
+  const y = (r) => T + ((hi - r) * (H - T - B)) / (hi - lo);
+  let svg = `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="rewards per level">`;
+  for (let t = Math.ceil(lo); t <= hi; t++) svg += `<line class="grid" x1="${L}" x2="${W - R}" y1="${y(t)}" y2="${y(t)}"/><text x="${L - 6}" y="${y(t) + 4}" text-anchor="end">${t}</text>`;
+  for (const stage of ["icl", "system_prompt"]) {
+    const idx = rows.map((r, i) => [r, i]).filter(([r]) => r.stage === stage);
+    if (!idx.length) continue;
+    const pts = idx.filter(([r]) => r.best_reward != null).map(([r, i]) => `${x(i)},${y(r.best_reward)}`).join(" ");
+    svg += `<polyline class="best ${stage}" points="${pts}"/>`;
+    svg += `<text class="stage" x="${x(idx[0][1])}" y="${H - 4}">${esc(STAGE[stage])}</text>`;
+    for (const [r, i] of idx) {
+      const tip = `${STAGE[stage]} level ${r.level}: best ${fmt(r.best_reward)}; beam ${r.beam_rewards.map(fmt).join(", ")}; aspects ${r.aspects.join(", ")}`;
+      for (const b of r.beam_rewards) svg += `<circle class="beam" cx="${x(i)}" cy="${y(b)}" r="3"><title>${esc(tip)}</title></circle>`;
+      if (r.best_reward != null) svg += `<circle class="best ${stage}" cx="${x(i)}" cy="${y(r.best_reward)}" r="5"><title>${esc(tip)}</title></circle>`;
+      svg += `<text x="${x(i)}" y="${H - B + 14}" text-anchor="middle">${r.level}</text>`;
+    }
+  }
+  const first2 = rows.findIndex((r) => r.stage === "system_prompt");
+  if (first2 > 0) svg += `<line class="split" x1="${(x(first2 - 1) + x(first2)) / 2}" x2="${(x(first2 - 1) + x(first2)) / 2}" y1="${T}" y2="${H - B}"/>`;
+  return svg + "</svg>";
 }
 
 function renderApproval(v) {
@@ -118,9 +176,9 @@ async function drawGraph() {
     }
   }
   const v = state.view;
-  if (!state.tab) state.tab = v.stage in state.graphs ? v.stage : "run";
+  if (!state.tab || !(state.tab in state.graphs)) state.tab = "run";
   tabs.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b.dataset.tab === state.tab));
-  const current = state.tab === "run" ? v.next : (state.tab === v.stage ? v.stage_next : []);
+  const current = [...new Set(v.next)];
   let text = state.graphs[state.tab];
   if (current.length) text += `\n\tclassDef current fill:#ffd27a,stroke:#c77d00,stroke-width:3px\n\tclass ${current.join(",")} current\n`;
   if (text === state.drawn) return;
@@ -135,12 +193,11 @@ async function drawGraph() {
 async function renderHistory() {
   const rows = await api(`runs/${encodeURIComponent(state.runId)}/history`);
   $("history").querySelector("tbody").innerHTML = rows.map((h) => `<tr data-checkpoint="${esc(h.checkpoint_id)}">
-    <td>${esc(h.step)}</td><td>${esc(h.source)}</td><td>${esc(h.next.join(", ") || "(end)")}</td><td>${esc(h.created_at)}</td>
-    <td>${h.can_replay ? `<button class="replay">replay from here</button> <button class="fork">fork with another judge</button>` : ""}</td></tr>`).join("");
+    <td>${esc(h.step)}</td><td>${esc(h.source)}</td><td>${esc(h.closed ?? "")}</td><td>${esc(h.next.join(", ") || "(end)")}</td><td>${esc(h.created_at)}</td>
+    <td>${h.can_replay ? `<button class="replay">replay from here</button>` : ""}</td></tr>`).join("");
+  $("history-count").textContent = rows.length;
   document.querySelectorAll("#history button").forEach((b) => {
-    const cp = b.closest("tr").dataset.checkpoint;
-    b.onclick = () => act(b.classList.contains("replay") ? "replay" : "fork",
-      b.classList.contains("replay") ? { checkpoint_id: cp } : { checkpoint_id: cp, judge_model: $("fork-judge").value });
+    b.onclick = () => act("replay", { checkpoint_id: b.closest("tr").dataset.checkpoint });
   });
 }
 
@@ -158,6 +215,7 @@ async function act(what, body) {
   }
 }
 
+$("history-box").ontoggle = () => { if ($("history-box").open && state.runId) renderHistory(); };
 $("approve").onclick = () => act("answer", { action: "approve" });
 $("reject").onclick = () => act("answer", { action: "reject" });
 $("edit").onclick = () => act("answer", { action: "edit", text: $("approval-text").value });
