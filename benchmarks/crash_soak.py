@@ -26,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from drpo.summary import comparable
+
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2"]
 COMPARED = ("best_system_prompt", "best_reward", "icl_examples", "levels", "calls", "seed_order")
 LATENCY_MS = 150
@@ -119,7 +121,7 @@ def killed_run(
 def _same(summary: dict[str, Any], key: str) -> Any:
     """A shared PostgreSQL store serves aspect selections across runs (by design): a cached
     selection counts as a selection here."""
-    value = summary[key]
+    value = comparable(summary)[key]
     if key == "calls":
         value = dict(value)
         value["selector"] = value.get("selector", 0) + value.pop("selector_cache_hits", 0)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import write_result
+from drpo.summary import comparable
 
 TRIALS = int(os.environ.get("DRPO_BENCH_TRIALS", "10"))
 LATENCY_MS = 50
@@ -96,9 +97,13 @@ def main() -> dict[str, Any]:
                 "max_waste_ratio": round(max(ratios), 4),
                 "resumes_ok": sum(row["resume_rc"] == 0 for row in rows),
                 "same_result_as_uninterrupted": sum(
-                    all(row["result"][k] == ref[k] for k in SAME) for row in rows
+                    all(comparable(row["result"])[k] == comparable(ref)[k] for k in SAME)
+                    for row in rows
                 ),
-                "differing_keys": [[k for k in SAME if row["result"][k] != ref[k]] for row in rows],
+                "differing_keys": [
+                    [k for k in SAME if comparable(row["result"])[k] != comparable(ref)[k]]
+                    for row in rows
+                ],
             }
             print(
                 f"resume waste ({mode}): mean {data[mode]['mean_waste_ratio']}, max "

@@ -19,11 +19,14 @@ from pydantic import ValidationError
 
 from drpo.budget import BudgetReached
 from drpo.calls import DRPOCallError
-from drpo.cli_budget import EXIT_BUDGET, add_flags, apply_flags, dry_run, print_usage
+from drpo.cli_budget import EXIT_BUDGET, add_flags, apply_flags, dry_run
+from drpo.cli_fork import resolve_icl_from
+from drpo.cli_show import print_summary as _print_summary
 from drpo.config import Context, RunConfig
-from drpo.data import DataError, load_icl, load_seeds
+from drpo.data import DataError, load_icl, load_seeds, shuffled
 from drpo.models.registry import SpecError, parse_spec
 from drpo.persistence import redact
+from drpo.plan import validation_count
 from drpo.provider_errors import describe, is_provider_error
 from drpo.runner import Run, RunError, execute, summary
 from nodes.judges import resolve_judge
@@ -31,7 +34,7 @@ from nodes.judges import resolve_judge
 ROLES = ("base", "optimizer", "judge", "selector")
 # Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
 # ``handler=async fn(args) -> int`` with ``set_defaults``. Their errors follow main()'s rules.
-EXTENSIONS: tuple[str, ...] = ("drpo.cli_apps", "drpo.cli_eval")
+EXTENSIONS: tuple[str, ...] = ("drpo.cli_apps", "drpo.cli_eval", "drpo.cli_fork")
 
 
 class UsageError(ValueError):
@@ -39,7 +42,12 @@ class UsageError(ValueError):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line (subcommand parsers inherit this class)."""
+    """Usage errors in one line (subcommand parsers inherit this class); no abbreviated
+    options (``--select`` must never be read as ``--selector``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -83,7 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--icl-D", type=int)
     opt.add_argument("--seeds", type=int, help="use N shuffled seed queries")
     opt.add_argument("--icl", type=int, help="optimize the first N base ICL examples")
-    opt.add_argument("--reward", choices=["dynamic", "static"])
+    opt.add_argument("--reward", choices=["dynamic", "static"], help="both stages' reward")
+    opt.add_argument("--icl-reward", choices=["dynamic", "static"], help="stage 1's reward")
+    opt.add_argument("--prompt-reward", choices=["dynamic", "static"], help="stage 2's reward")
+    opt.add_argument(
+        "--select", choices=["validation", "last-beam"], help="how P* is chosen (validation)"
+    )
+    opt.add_argument("--validation", type=int, help="validation queries (default: up to 8 left)")
+    opt.add_argument("--icl-from", help="reuse the optimized ICL set of a run id or pack file")
     opt.add_argument("--search", choices=["beam", "greedy", "mc"], help="stage-2 search")
     opt.add_argument("--seed", type=int, help="run seed (optimizer sampling)")
     for name in ("resume", "show", "export"):
@@ -128,10 +143,15 @@ def _config(args: argparse.Namespace) -> RunConfig:
         ("K", "K"),
         ("B", "B"),
         ("seeds", "seeds"),
+        ("select", "select"),
+        ("validation", "validation"),
+        ("prompt_reward", "reward"),
     ):
         if getattr(args, flag) is not None:
             sp[key] = getattr(args, flag)
-    for flag, key in (("icl_W", "W"), ("icl_M", "M"), ("icl_D", "D"), ("icl", "n")):
+    for flag, key in (
+        ("icl_W", "W"), ("icl_M", "M"), ("icl_D", "D"), ("icl", "n"), ("icl_reward", "reward")
+    ):  # fmt: skip
         if getattr(args, flag) is not None:
             icl[key] = getattr(args, flag)
     if args.reward:
@@ -140,8 +160,11 @@ def _config(args: argparse.Namespace) -> RunConfig:
         data["search"] = args.search
     if args.seed is not None:
         data["seed"] = args.seed
+    if args.validation is not None and args.validation < 1:
+        raise UsageError(f"--validation must be at least 1, got {args.validation}")
     config = RunConfig.model_validate(data)
-    load_seeds(config.seed_dir)  # a bad or empty seed set fails here, before a run exists
+    seeds = load_seeds(config.seed_dir)  # a bad or empty seed set fails here, before a run exists
+    validation_count(config, len(shuffled(seeds, 0, config.system_prompt.seeds)))
     pool = len(load_icl(config.icl_path)[: config.icl.n])
     if pool < config.system_prompt.K:
         raise UsageError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
@@ -168,31 +191,6 @@ def _context(args: argparse.Namespace, run_dir: Path) -> Context:
     )
 
 
-def _print_summary(result: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
-        return
-    print(f"run {result['run_id']}: {result['status']}")
-    for request in result.get("pending", []):
-        print(f"\npending approval (level {request['level']}), best prompt:")
-        print(request["best"]["text"])
-        print(f"answer with: drpo answer {result['run_id']} approve | reject | edit --text TEXT")
-    print("\nbest system prompt:\n" + (result["best_system_prompt"] or "(none yet)"))
-    print(f"\nICL examples optimized: {len(result['icl_examples'])}")
-    for row in result["icl_levels"]:
-        print(
-            f"  stage 1 level {row['level']}: mean best reward {row['mean_best_reward']:.2f}"
-            f" over {row['tracks']} example(s)"
-        )
-    for row in result["levels"]:
-        best = "-" if row["best_reward"] is None else f"{row['best_reward']:.2f}"
-        print(
-            f"  stage 2 level {row['level']}: best reward {best}, {row['candidates']} candidate(s)"
-        )
-    print("LLM calls per role: " + ", ".join(f"{k} {v}" for k, v in result["calls"].items()))
-    print_usage(result)  # model calls actually made, cache hits and tokens
-
-
 async def _main(args: argparse.Namespace) -> int:
     if handler := getattr(args, "handler", None):
         return int(await handler(args))
@@ -203,10 +201,13 @@ async def _main(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(dry_run(config))
             return 0
+        icl_from = await resolve_icl_from(args.icl_from, run_dir) if args.icl_from else None
+        if icl_from and len(icl_from["examples"]) < config.system_prompt.K:
+            raise UsageError(f"K={config.system_prompt.K} is larger than the --icl-from set")
         run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"), args.checkpointer)
         if run.checkpointer and not run.exists() and await run.has_checkpoints():
             raise RunError(f"run {run.id!r} already exists in {redact(run.checkpointer)}")
-        run.create(config, context)
+        run.create(config, context, extra={"icl_from": icl_from} if icl_from else None)
         print(
             f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir {run_dir})",
             file=sys.stderr,

@@ -24,6 +24,12 @@ class IclStageConfig(StageConfig):
     M: int = Field(default=1, ge=1)
     D: int = Field(default=5, ge=1)
     n: int | None = Field(default=None, ge=1, description="optimize the first n base examples")
+    stop_at_max: bool = Field(
+        default=True, description="stop a track early when every aspect of its best scores 5"
+    )
+    reward: Literal["dynamic", "static"] | None = Field(
+        default=None, description="this stage's reward (None: the run's `reward`)"
+    )
 
 
 class PromptStageConfig(StageConfig):
@@ -35,6 +41,19 @@ class PromptStageConfig(StageConfig):
     seeds: int | None = Field(default=None, ge=1, description="use the first N shuffled seeds")
     shuffle_seed: int = 0
     initial_prompt: str = INITIAL_SYSTEM_PROMPT
+    select: Literal["validation", "last-beam"] = Field(
+        default="validation",
+        description="P*: the best mean on held-out validation queries, or the top of the last "
+        "beam (the paper)",
+    )
+    validation: int | None = Field(
+        default=None,
+        ge=1,
+        description="validation queries (default: up to 8 of the seeds the levels leave)",
+    )
+    reward: Literal["dynamic", "static"] | None = Field(
+        default=None, description="this stage's reward (None: the run's `reward`)"
+    )
 
 
 class Sampling(BaseModel):
@@ -75,16 +94,17 @@ class RunConfig(BaseModel):
         return data
 
     def search_stage(self) -> PromptStageConfig:
-        """Stage-2 W, M, D as the search runs them: mc samples all its prompts from s_0 at
-        one level, as many as beam search proposes over its D levels."""
+        """Stage-2 W, M, D as the search runs them: mc samples W*M*D prompts from s_0 at one
+        level (App. A.2), each scored once."""
         sp = self.system_prompt
         if self.search != "mc":
             return sp
-        beam, samples = 1, 0
-        for _ in range(sp.D):
-            samples += beam * sp.M
-            beam = min(sp.W, beam * sp.M)
-        return sp.model_copy(update={"M": samples, "D": 1})
+        return sp.model_copy(update={"M": sp.W * sp.M * sp.D, "D": 1})
+
+    def stage_reward(self, stage: str) -> Literal["dynamic", "static"]:
+        """The reward of a stage: its own switch, else the run's (Table 5 ablations)."""
+        own = self.icl.reward if stage == "icl" else self.system_prompt.reward
+        return own or self.reward
 
     @model_validator(mode="after")
     def _k_fits_pool(self) -> RunConfig:

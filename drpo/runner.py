@@ -19,13 +19,18 @@ from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command
 
-from drpo.budget import BudgetReached, is_budget_stop, open_session, read_usage
+from drpo.budget import BudgetReached, open_session
 from drpo.config import Context, RunConfig
 from drpo.persistence import check_url, open_persistence, redact
 from drpo.provider_errors import ProviderErrors
+from drpo.summary import meta_of, summarize_run
 from graph import builder
+
+# 2: one graph whose levels are root-namespace checkpoints, level records in the store;
+# 1 (no "layout" in run.json): two nested stage subgraphs, records in the state
+LAYOUT = 2
 
 
 class RunError(ValueError):
@@ -55,7 +60,9 @@ class Run:
     def exists(self) -> bool:
         return self.meta_file.exists()
 
-    def create(self, config: RunConfig, context: Context) -> None:
+    def create(
+        self, config: RunConfig, context: Context, extra: dict[str, Any] | None = None
+    ) -> None:
         if self.exists():
             raise RunError(
                 f"run {self.id!r} already exists in {self.root}; use `drpo resume {self.id}`"
@@ -67,6 +74,8 @@ class Run:
             "config": config.model_dump(),
             "context": asdict(context),
             "checkpointer": redact(self.checkpointer) if self.checkpointer else None,
+            "layout": LAYOUT,
+            **(extra or {}),
         }
         tmp = self.meta_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
@@ -84,7 +93,24 @@ class Run:
         if not self.exists():
             raise RunError(f"no run {self.id!r} in {self.root}")
         meta = json.loads(self.meta_file.read_text())
+        if meta.get("layout") != LAYOUT:
+            raise RunError(
+                f"run {self.id!r} was made by graph layout {meta.get('layout', 1)} (nested stage "
+                f"subgraphs); this drpo reads layout {LAYOUT} (one level-granular graph): "
+                "start a new run with drpo optimize"
+            )
         return RunConfig.model_validate(meta["config"]), Context(**meta["context"])
+
+    def meta(self) -> dict[str, Any]:
+        return meta_of(self.meta_file)
+
+    def input(self, config: RunConfig) -> dict[str, Any]:
+        """The graph input of a new run: its config and, with --icl-from, the reused ICL set."""
+        payload: dict[str, Any] = {"config": config.model_dump()}
+        icl_from = self.meta().get("icl_from")
+        if icl_from:
+            payload["icl_examples"] = icl_from["examples"]
+        return payload
 
     @asynccontextmanager
     async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
@@ -137,20 +163,17 @@ async def execute(
         if resume and not snapshot.next and snapshot.values:
             progress(f"run {run.id} has already finished")
             return await summary(run)
-        payload: Any = None if resume and snapshot.values else {"config": config.model_dump()}
+        payload: Any = None if resume and snapshot.values else run.input(config)
         if command is not None:
             payload = command
-        async for namespace, update in g.astream(
+        async for update in g.astream(
             payload,
             # max_concurrency: LangGraph's bound on the tasks of a superstep (each one role's)
             {**run.thread, "callbacks": [errors], "max_concurrency": context.max_concurrency},
             context=context,
             stream_mode="updates",
-            subgraphs=True,
             durability="sync",
         ):
-            if not namespace:
-                continue
             for node, values in cast(dict[str, Any], update).items():
                 if not isinstance(values, dict):
                     continue
@@ -174,82 +197,19 @@ async def execute(
 def _report(
     values: dict[str, Any], calls: Counter[str], elapsed: float, progress: Progress
 ) -> None:
-    records = values.get("levels", [])
-    if not records:
+    closed, beam = values.get("closed"), values.get("beam") or {}
+    if not closed:
         return
-    rewards = [r["best_reward"] for r in records if r["best_reward"] is not None]
-    stage, level = records[0]["stage"], records[0]["level"]
+    rewards = [members[0]["reward"] for members in beam.values() if members]
     best = f"{max(rewards):.2f}" if rewards else "-"
     made = ", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
     progress(
-        f"[{elapsed:6.1f}s] {stage} level {level}: {len(records)} track(s), "
+        f"[{elapsed:6.1f}s] {closed['stage']} level {closed['level']}: {len(beam)} track(s), "
         f"best reward {best}; calls so far: {made}"
     )
 
 
 async def summary(run: Run) -> dict[str, Any]:
-    """What `drpo show` prints: best prompt, ICL examples, reward by level, calls per role."""
+    """What `drpo show` prints: best prompt, ICL examples, levels with beams, calls per role."""
     async with run.graph() as g:
-        snapshot = await g.aget_state(run.thread, subgraphs=True)
-    values: dict[str, Any] = dict(snapshot.values)
-    calls = Counter(values.get("calls", {}))
-    stage_values: dict[str, Any] = {}
-    pending = [  # approval gate (a budget stop is an interrupt too, not one to answer)
-        i.value for task in snapshot.tasks for i in task.interrupts if not is_budget_stop(i.value)
-    ]
-    for task in snapshot.tasks:  # a stage still in progress
-        if isinstance(task.state, StateSnapshot):
-            stage_values = dict(task.state.values)
-            calls.update(stage_values.get("calls", {}))
-    icl_levels = values.get("icl_levels") or (
-        stage_values.get("levels", []) if stage_values.get("stage") == "icl" else []
-    )
-    levels = values.get("levels") or (
-        stage_values.get("levels", []) if stage_values.get("stage") == "system_prompt" else []
-    )
-    beam = stage_values.get("beam", {}).get("system_prompt", [])
-    best_prompt = values.get("best_system_prompt") or (
-        beam[0]["candidate"]["text"] if beam else None
-    )
-    return {
-        "run_id": run.id,
-        "status": "finished"
-        if values and not snapshot.next
-        else ("waiting for approval" if pending else "in progress" if values else "not started"),
-        "pending": pending,
-        "next": list(snapshot.next),
-        "best_system_prompt": best_prompt,
-        "best_reward": values.get("best_reward"),
-        "icl_examples": values.get("icl_examples", []),
-        "levels": [_level_row(r) for r in levels],
-        "icl_levels": _icl_rows(icl_levels),
-        "calls": dict(sorted(calls.items())),
-        "usage": read_usage(run.dir),  # model calls made, cache hits, tokens per role
-        "provider_errors": json.loads(run.meta_file.read_text()).get("provider_errors", {})
-        if run.exists()
-        else {},
-        "seed_order": values.get("seed_order", []),
-        "records": {"system_prompt": levels, "icl": icl_levels},
-    }
-
-
-def _level_row(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "level": record["level"],
-        "best_reward": record["best_reward"],
-        "queries": record["queries"],
-        "candidates": len(record["candidates"]),
-        "dropped_duplicates": record["dropped_duplicates"],
-    }
-
-
-def _icl_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stage 1 by level: the mean over examples of each track's best reward."""
-    by_level: dict[int, list[float]] = {}
-    for r in records:
-        if r["best_reward"] is not None:
-            by_level.setdefault(r["level"], []).append(r["best_reward"])
-    return [
-        {"level": lv, "mean_best_reward": sum(v) / len(v), "tracks": len(v)}
-        for lv, v in sorted(by_level.items())
-    ]
+        return await summarize_run(g, run.id, run.meta(), run.dir)

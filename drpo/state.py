@@ -1,4 +1,9 @@
-"""Graph state: small, JSON-able TypedDicts; lists filled by ``Send`` tasks use ``operator.add``."""
+"""Graph state: small, JSON-able TypedDicts; lists filled by ``Send`` tasks use ``operator.add``.
+
+The state is flat: it holds what the next step needs (the current stage's beams, the current
+level), never a growing history. Each level's record is written once to the LangGraph store
+(``drpo.records``), so a checkpoint costs the same at level 40 as at level 1.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing_extensions import TypedDict
 from drpo.prompting import ICLExample
 
 Stage = Literal["icl", "system_prompt"]
+STAGES: tuple[Stage, ...] = ("icl", "system_prompt")
 
 
 def add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
@@ -18,11 +24,6 @@ def add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dic
     for key, value in (right or {}).items():
         out[key] = out.get(key, 0) + value
     return out
-
-
-def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
-    """Reducer: dict union, right wins."""
-    return {**(left or {}), **(right or {})}
 
 
 class AspectSelection(TypedDict):
@@ -42,7 +43,6 @@ class Candidate(TypedDict):
     level: int
     parent: str | None
     text: str
-    former: list[str]  # texts on the path before this one, oldest first
     analysis: str
     thought: str
 
@@ -66,11 +66,15 @@ class Scored(TypedDict):
 
 
 class LevelRecord(TypedDict):
+    """One track's level: written once to the store by prune_beam (``drpo.records``)."""
+
     stage: Stage
     track: str
     level: int
     queries: list[str]
-    candidates: list[dict[str, Any]]  # id, parent, reward, scores, kept
+    aspects: dict[str, list[str]]  # query -> the aspect names it was judged on
+    candidates: list[dict[str, Any]]  # id, parent, text, reward, kept, evaluations
+    beam: list[dict[str, Any]]  # the kept states after this level: id, text, reward
     dropped_duplicates: int
     best_reward: float | None
 
@@ -82,40 +86,44 @@ class Track(TypedDict):
     initial: str
 
 
-class SearchState(TypedDict, total=False):
-    """State of one stage (a subgraph)."""
+class LevelMark(TypedDict):
+    """Which level the checkpoint after a prune_beam closes (forks start from there)."""
 
     stage: Stage
-    config: dict[str, Any]
-    tracks: dict[str, Track]
-    seed_order: list[str]
-    icl_pool: list[ICLExample]
     level: int
-    level_queries: list[str]
-    aspects: Annotated[dict[str, AspectSelection], merge]
-    icl_context: dict[str, list[ICLExample]]
-    beam: dict[str, list[Scored]]
-    proposals: Annotated[list[Candidate], operator.add]
-    frontier: list[Candidate]
-    evaluations: Annotated[list[Evaluation], operator.add]
-    levels: Annotated[list[LevelRecord], operator.add]
-    calls: Annotated[dict[str, int], add_counts]
 
 
 class DRPOState(TypedDict, total=False):
-    """State of the whole run (the parent graph)."""
+    """State of a run: one loop over levels, with the stage as data (Alg. 1, then Alg. 2)."""
 
     config: dict[str, Any]
     icl_base: list[ICLExample]
     seed_order: list[str]
+    # the current stage's search
+    stage: Stage
+    tracks: dict[str, Track]
+    level: int
+    level_queries: list[str]
+    level_aspects: dict[str, AspectSelection]
+    icl_context: dict[str, list[ICLExample]]
+    beam: dict[str, list[Scored]]
+    best: dict[str, Scored]  # stage 1: the best state of each track so far (comparable rewards)
+    done_tracks: list[str]  # stage 1: tracks stopped early (every aspect scored 5)
+    proposals: Annotated[list[Candidate], operator.add]
+    frontier: list[Candidate]
+    evaluations: Annotated[list[Evaluation], operator.add]
+    closed: LevelMark  # the level the last prune_beam closed
+    # results
     icl_examples: list[ICLExample]
-    icl_levels: list[LevelRecord]
+    icl_report: list[dict[str, Any]]  # per ICL track: the level whose response won, its reward
+    validation_candidates: list[dict[str, Any]]  # {"sources": [...], "candidate": Candidate}
+    validation: dict[str, Any]
     best_system_prompt: str
     best_reward: float | None
-    levels: list[LevelRecord]
-    aspects: Annotated[dict[str, AspectSelection], merge]
+    notes: list[str]  # warnings recorded in the run (e.g. validation fell back to last-beam)
     calls: Annotated[dict[str, int], add_counts]
 
 
 class DRPOInput(TypedDict, total=False):
     config: dict[str, Any]
+    icl_examples: list[ICLExample]  # an optimized ICL set to reuse: stage 1 is skipped

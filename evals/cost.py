@@ -3,12 +3,18 @@
 A.5 counts W*M per level for D levels. Here level 0 scores s_0 itself (1 judge call per
 ICL example; 1 generation + 1 judge per query in stage 2, plus that level's aspect selection),
 and level 1 expands the single initial state, so it has M children, not W*M. The beam holds
-min(W, children) states. Duplicate proposals (dropped before scoring) lower these numbers.
+min(W, children) states. Validation selection (``select="validation"``) scores up to
+1 + D + (W - 1) distinct prompts (the initial one, each level's best, the rest of the final
+beam) on V held-out queries, each one generation and one judge call, and selects V more
+aspects. Duplicate proposals (dropped before scoring), texts that recur among the validation
+candidates and ICL tracks stopped early lower these numbers: they are upper bounds.
 """
 
 from __future__ import annotations
 
 from drpo.config import RunConfig
+from drpo.data import load_seeds, shuffled
+from drpo.plan import validation_count
 
 
 def children_per_level(W: int, M: int, D: int) -> list[int]:
@@ -19,12 +25,19 @@ def children_per_level(W: int, M: int, D: int) -> list[int]:
     return out
 
 
-def expected_calls(config: RunConfig, n_icl: int) -> dict[str, int]:
+def expected_calls(config: RunConfig, n_icl: int, n_seeds: int | None = None) -> dict[str, int]:
     icl, sp = config.icl, config.search_stage()  # mc: one level of all samples
     icl_children = sum(children_per_level(icl.W, icl.M, icl.D))
-    sp_children = sum(children_per_level(sp.W, sp.M, sp.D))
-    scored = (1 + sp_children) * sp.B
-    selections = 0 if config.reward == "static" else n_icl + (sp.D + 1) * sp.B
+    per_level = children_per_level(sp.W, sp.M, sp.D)
+    sp_children = sum(per_level)
+    if n_seeds is None:
+        n_seeds = len(shuffled(load_seeds(config.seed_dir), 0, sp.seeds))
+    V = validation_count(config, n_seeds)
+    validated = (sp.D + min(sp.W, per_level[-1])) * V if V else 0
+    scored = (1 + sp_children) * sp.B + validated
+    dynamic = {stage: config.stage_reward(stage) == "dynamic" for stage in ("icl", "system_prompt")}
+    queries = min(n_seeds, (sp.D + 1) * sp.B) + V
+    selections = n_icl * dynamic["icl"] + queries * dynamic["system_prompt"]
     return {
         "selector": selections,
         "optimizer": n_icl * icl_children + sp_children,

@@ -1,73 +1,76 @@
-"""The whole DRPO run: load_data -> optimize_icl (Alg. 1) -> optimize_system_prompt (Alg. 2).
+"""The whole DRPO run as one loop whose levels are root-namespace supersteps.
 
-``builder`` stays importable so the CLI and tests compile it with their own checkpointer;
-``graph`` (no checkpointer) is what ``langgraph dev`` serves.
+    load_data -> select_aspects (every query, up front) -> begin_stage
+    level t:  prepare_level -> [transition -> drop_duplicates] -> (generate ->) judge
+              -> prune_beam -> [review_best] -> next level | finish_stage
+    finish_stage: stage 1 (Alg. 1, ICL responses) -> begin_stage of stage 2 (Alg. 2, the
+              system prompt) -> ... -> [prepare_validation -> generate -> judge -> choose_prompt]
+
+Alg. 1 and Alg. 2 differ only in what a candidate is (a response, a system prompt) and which
+queries score it; both run this loop with the stage as data. Each checkpoint after a level's
+prune_beam carries ``closed = {stage, level}``: a fork can start from any level of either stage.
+``builder`` stays importable so the CLI and tests compile it with their own checkpointer and
+store; ``graph`` (no checkpointer) is what ``langgraph dev`` serves.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from drpo.config import Context
-from drpo.state import DRPOInput, DRPOState, SearchState
-from graph.icl_stage import icl_stage
-from graph.prompt_stage import prompt_stage
+from drpo.state import DRPOInput, DRPOState
+from graph.policies import LLM_RETRY
+from graph.routes import (
+    after_judge,
+    after_level,
+    next_level,
+    send_scoring,
+    send_selections,
+    send_transitions,
+)
+from nodes.begin_stage import begin_stage
+from nodes.drop_duplicates import drop_duplicates
+from nodes.finish_stage import finish_stage
+from nodes.generate import generate
+from nodes.judge import judge
 from nodes.load_data import load_data
-
-
-async def optimize_icl(state: DRPOState, config: RunnableConfig) -> dict[str, Any]:
-    """Alg. 1 on every base example; I* = the top response of each track's final beam."""
-    base = state["icl_base"]
-    tracks = {
-        f"icl/{i:02d}": {"query": e["query"], "initial": e["response"]} for i, e in enumerate(base)
-    }
-    stage_input: SearchState = {"stage": "icl", "config": state["config"], "tracks": tracks}  # type: ignore[typeddict-item]
-    out = await icl_stage.ainvoke(stage_input, config)
-    optimized = [
-        {"query": tracks[t]["query"], "response": out["beam"][t][0]["candidate"]["text"]}
-        for t in sorted(tracks)
-    ]
-    return {
-        "icl_examples": optimized,
-        "icl_levels": out["levels"],
-        "aspects": out.get("aspects", {}),
-        "calls": out.get("calls", {}),
-    }
-
-
-async def optimize_system_prompt(state: DRPOState, config: RunnableConfig) -> dict[str, Any]:
-    """Alg. 2 with the optimized ICL pool; P* = the top prompt of the final beam."""
-    stage_input: SearchState = {
-        "stage": "system_prompt",
-        "config": state["config"],
-        "tracks": {
-            "system_prompt": {"initial": state["config"]["system_prompt"]["initial_prompt"]}
-        },
-        "seed_order": state["seed_order"],
-        "icl_pool": state["icl_examples"],
-        "aspects": state.get("aspects", {}),
-    }
-    out = await prompt_stage.ainvoke(stage_input, config)
-    best = out["beam"]["system_prompt"][0]
-    return {
-        "best_system_prompt": best["candidate"]["text"],
-        "best_reward": best["reward"],
-        "levels": out["levels"],
-        "aspects": out.get("aspects", {}),
-        "calls": out.get("calls", {}),
-    }
-
+from nodes.prepare_level import prepare_level
+from nodes.prune_beam import prune_beam
+from nodes.review_best import review_best
+from nodes.select_aspects import select_aspects
+from nodes.transition import transition
+from nodes.validate import choose_prompt, prepare_validation
 
 builder = StateGraph(DRPOState, input_schema=DRPOInput, context_schema=Context)
 builder.add_node("load_data", load_data)
-builder.add_node("optimize_icl", optimize_icl)
-builder.add_node("optimize_system_prompt", optimize_system_prompt)
+builder.add_node("select_aspects", select_aspects, retry_policy=LLM_RETRY)  # type: ignore[call-overload]  # Send task payload
+builder.add_node("begin_stage", begin_stage)
+builder.add_node("prepare_level", prepare_level)
+builder.add_node("transition", transition, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
+builder.add_node("drop_duplicates", drop_duplicates)
+builder.add_node("generate", generate, retry_policy=LLM_RETRY, destinations=("judge",))  # type: ignore[arg-type]
+builder.add_node("judge", judge, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
+builder.add_node("prune_beam", prune_beam)
+builder.add_node("review_best", review_best)
+builder.add_node("finish_stage", finish_stage)
+builder.add_node("prepare_validation", prepare_validation)
+builder.add_node("choose_prompt", choose_prompt)
+
 builder.add_edge(START, "load_data")
-builder.add_edge("load_data", "optimize_icl")
-builder.add_edge("optimize_icl", "optimize_system_prompt")
-builder.add_edge("optimize_system_prompt", END)
+builder.add_conditional_edges("load_data", send_selections, ["select_aspects", "begin_stage"])
+builder.add_edge("select_aspects", "begin_stage")
+builder.add_edge("begin_stage", "prepare_level")
+builder.add_conditional_edges(
+    "prepare_level", send_transitions, ["transition", "generate", "judge", "prune_beam"]
+)
+builder.add_edge("transition", "drop_duplicates")
+builder.add_conditional_edges("drop_duplicates", send_scoring, ["generate", "judge", "prune_beam"])
+builder.add_conditional_edges("judge", after_judge, ["prune_beam", "choose_prompt"])
+builder.add_conditional_edges(
+    "prune_beam", after_level, ["review_best", "prepare_level", "finish_stage"]
+)
+builder.add_conditional_edges("review_best", next_level, ["prepare_level", "finish_stage"])
+builder.add_conditional_edges("prepare_validation", send_scoring, ["generate", "prune_beam"])
+builder.add_edge("choose_prompt", END)
 
 graph = builder.compile(name="drpo")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drpo.state import Candidate, SearchState
+from drpo.state import Candidate, DRPOState
 
 
 def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-async def drop_duplicates(state: SearchState) -> dict[str, Any]:
+async def drop_duplicates(state: DRPOState) -> dict[str, Any]:
     level = state["level"]
     seen = {
         (track, _norm(member["candidate"]["text"]))

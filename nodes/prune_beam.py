@@ -1,30 +1,49 @@
 """prune_beam: joins a level and keeps the top W states by their own reward at this level.
 
 A candidate's reward is the mean over the level's queries it was scored on (B of them). Ties
-keep the earlier candidate. A track whose proposals were all duplicates keeps its beam.
+are broken by a hash of the run seed and the candidate id (fair, reproducible), not by slot.
+A track whose proposals were all duplicates keeps its beam. Stage 1 also keeps each track's
+best state across levels (all scored on the same query and aspects, so rewards compare) and
+stops a track once every aspect of its best scores 5. The level's record and the kept states'
+lineages go to the store once (``drpo.records``); the state keeps only the beams.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from statistics import fmean
 from typing import Any
 
+from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.config import RunConfig
-from drpo.state import Evaluation, LevelRecord, Scored, SearchState
+from drpo.config import Context, RunConfig
+from drpo.plan import stage_params
+from drpo.records import read_former, require_store, thread_of, write_level, write_lineage
+from drpo.state import DRPOState, Evaluation, LevelRecord, Scored
+
+MAX_SCORE = 5.0
 
 
-def beam_width(state: SearchState) -> int:
-    config = RunConfig.model_validate(state["config"])
-    return config.icl.W if state["stage"] == "icl" else config.system_prompt.W
+def tie_break(seed: int, cid: str) -> str:
+    return hashlib.sha256(f"{seed}|{cid}".encode()).hexdigest()
 
 
-async def prune_beam(state: SearchState) -> dict[str, Any]:
-    level, width = state["level"], beam_width(state)
+def rank(scored: list[Scored], seed: int) -> list[Scored]:
+    return sorted(scored, key=lambda s: (-s["reward"], tie_break(seed, s["candidate"]["id"])))
+
+
+def all_max(scored: Scored) -> bool:
+    return all(
+        float(s["score"]) >= MAX_SCORE for e in scored["evaluations"] for s in e["scores"].values()
+    )
+
+
+def score_level(evaluations: list[Evaluation], level: int) -> dict[str, list[Scored]]:
+    """The level's candidates with their evaluations and mean reward, by track."""
     by_candidate: dict[str, list[Evaluation]] = defaultdict(list)
-    for ev in state.get("evaluations", []):
+    for ev in evaluations:
         if ev["candidate"]["level"] == level:
             by_candidate[ev["candidate"]["id"]].append(ev)
     by_track: dict[str, list[Scored]] = defaultdict(list)
@@ -36,35 +55,88 @@ async def prune_beam(state: SearchState) -> dict[str, Any]:
             "reward": fmean(e["reward"] for e in evs),
         }
         by_track[scored["candidate"]["track"]].append(scored)
+    return by_track
+
+
+async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
+    config = RunConfig.model_validate(state["config"])
+    stage, level = state["stage"], state["level"]
+    width = stage_params(config, stage).W
+    by_track = score_level(state.get("evaluations", []), level)
     proposed = [p for p in state.get("proposals", []) if p["level"] == level]
-    beam = dict(state.get("beam", {}))
+    old_beam = state.get("beam", {})
+    beam, best = dict(old_beam), dict(state.get("best", {}))
+    done = list(state.get("done_tracks", []))
     records: list[LevelRecord] = []
     for track in sorted(state["tracks"]):
-        ranked = sorted(by_track.get(track, []), key=lambda s: (-s["reward"], s["candidate"]["id"]))
+        ranked = rank(by_track.get(track, []), config.seed)
         if ranked:
             beam[track] = ranked[:width]
+            if track not in best or ranked[0]["reward"] > best[track]["reward"]:
+                best[track] = ranked[0]
+        stop = stage == "icl" and config.icl.stop_at_max and track not in done
+        if stop and track in best and all_max(best[track]):
+            done.append(track)
         kept = {s["candidate"]["id"] for s in beam.get(track, [])}
-        records.append(
-            {
-                "stage": state["stage"],
-                "track": track,
-                "level": level,
-                "queries": sorted({e["query"] for s in ranked for e in s["evaluations"]}),
-                "candidates": [_summary(s, s["candidate"]["id"] in kept) for s in ranked],
-                # level 0 scores the initial state, which is no proposal
-                "dropped_duplicates": max(
-                    0, sum(p["track"] == track for p in proposed) - len(ranked)
-                ),
-                "best_reward": ranked[0]["reward"] if ranked else None,
-            }
-        )
+        records.append(_record(state, track, ranked, kept, beam.get(track, []), proposed))
+    store = require_store(runtime.store)
+    thread = thread_of(runtime)
+    await write_level(store, thread, stage, level, records)
+    if stage == "system_prompt":
+        await _lineages(store, thread, level, beam, old_beam)
     return {
         "beam": beam,
-        "levels": records,
+        "best": best,
+        "done_tracks": sorted(done),
+        "closed": {"stage": stage, "level": level},
         "level": level + 1,
         "proposals": Overwrite([]),
         "evaluations": Overwrite([]),
         "frontier": [],
+    }
+
+
+async def _lineages(
+    store: Any, thread: str, level: int, beam: dict[str, list[Scored]], old: dict[str, list[Scored]]
+) -> None:
+    """Former prompts of each newly kept state: its parent's former prompts and the parent."""
+    for track, members in beam.items():
+        parents = {s["candidate"]["id"]: s["candidate"] for s in old.get(track, [])}
+        for member in members:
+            cand = member["candidate"]
+            if cand["level"] != level:
+                continue  # kept from an earlier level (all proposals were duplicates)
+            parent = parents.get(cand["parent"] or "")
+            former = (
+                [*await read_former(store, thread, parent["id"]), parent["text"]] if parent else []
+            )
+            await write_lineage(store, thread, "system_prompt", level, cand["id"], former)
+
+
+def _record(
+    state: DRPOState,
+    track: str,
+    ranked: list[Scored],
+    kept: set[str],
+    beam: list[Scored],
+    proposed: list[Any],
+) -> LevelRecord:
+    queries = sorted({e["query"] for s in ranked for e in s["evaluations"]})
+    aspects = state.get("level_aspects", {})
+    return {
+        "stage": state["stage"],
+        "track": track,
+        "level": state["level"],
+        "queries": queries,
+        "aspects": {q: list(aspects[q]["aspects"]) for q in queries if q in aspects},
+        "candidates": [_summary(s, s["candidate"]["id"] in kept) for s in ranked],
+        "beam": [
+            {"id": s["candidate"]["id"], "text": s["candidate"]["text"], "reward": s["reward"]}
+            for s in beam
+        ],
+        # level 0 scores the initial state, which is no proposal
+        "dropped_duplicates": max(0, sum(p["track"] == track for p in proposed) - len(ranked)),
+        "best_reward": ranked[0]["reward"] if ranked else None,
     }
 
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from drpo.state import Candidate, Evaluation, LevelRecord, Scored, SearchState
+from drpo.config import Context
+from drpo.records import LEVELS, level_key, read_former, require_store, thread_of, write_lineage
+from drpo.state import Candidate, DRPOState, Evaluation, Scored
 
 TRACK = "system_prompt"
 
@@ -33,7 +37,7 @@ class ApprovalAnswer(BaseModel):
         return self
 
 
-def approval_request(state: SearchState) -> dict[str, Any]:
+def approval_request(state: DRPOState) -> dict[str, Any]:
     """What the reviewer sees: the level and the beam, best first."""
     beam = state["beam"][TRACK]
     return {
@@ -46,12 +50,13 @@ def approval_request(state: SearchState) -> dict[str, Any]:
     }
 
 
-async def review_best(state: SearchState) -> dict[str, Any]:
+async def review_best(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
     answer = ApprovalAnswer.model_validate(interrupt(approval_request(state)))
     beam = list(state["beam"][TRACK])
     best = beam[0]
     if answer.action == "approve":
         return {}
+    store, thread = require_store(runtime.store), thread_of(runtime)
     if answer.action == "edit":
         edited: Candidate = {
             **best["candidate"],
@@ -60,8 +65,10 @@ async def review_best(state: SearchState) -> dict[str, Any]:
             "thought": "edited by a reviewer; reward is that of the unedited text",
         }
         beam[0] = {**best, "candidate": edited}
+        former = await read_former(store, thread, best["candidate"]["id"])
+        await write_lineage(store, thread, TRACK, edited["level"], edited["id"], former)
     else:
-        beam = beam[1:] or [_parent(best, state.get("levels", []))]
+        beam = beam[1:] or [await _parent(best, store, thread)]
     return {"beam": {**state["beam"], TRACK: beam}}
 
 
@@ -70,33 +77,33 @@ def _public(scored: Scored) -> dict[str, Any]:
     return {"id": c["id"], "parent": c["parent"], "text": c["text"], "reward": scored["reward"]}
 
 
-def _parent(rejected: Scored, records: list[LevelRecord]) -> Scored:
+async def _parent(rejected: Scored, store: BaseStore, thread: str) -> Scored:
     """The rejected candidate's parent as scored at its own level (from the level records)."""
     cand = rejected["candidate"]
-    for record in records:
-        if record["track"] != cand["track"] or record["level"] != cand["level"] - 1:
-            continue
-        for row in record["candidates"]:
-            if row["id"] == cand["parent"]:
-                parent: Candidate = {
-                    "id": row["id"],
-                    "track": cand["track"],
-                    "level": record["level"],
-                    "parent": row["parent"],
-                    "text": row["text"],
-                    "former": cand["former"][:-1],
-                    "analysis": "",
-                    "thought": "restored after the reviewer rejected its child",
+    item = await store.aget((LEVELS, thread), level_key(TRACK, cand["level"] - 1))
+    rows = [
+        row for record in (item.value["tracks"] if item else []) for row in record["candidates"]
+    ]
+    for row in rows:
+        if row["id"] == cand["parent"]:
+            parent: Candidate = {
+                "id": row["id"],
+                "track": cand["track"],
+                "level": cand["level"] - 1,
+                "parent": row["parent"],
+                "text": row["text"],
+                "analysis": "",
+                "thought": "restored after the reviewer rejected its child",
+            }
+            evaluations: list[Evaluation] = [
+                {
+                    "candidate": parent,
+                    "query": e["query"],
+                    "output": e["output"],
+                    "scores": e["scores"],
+                    "reward": e["reward"],
                 }
-                evaluations: list[Evaluation] = [
-                    {
-                        "candidate": parent,
-                        "query": e["query"],
-                        "output": e["output"],
-                        "scores": e["scores"],
-                        "reward": e["reward"],
-                    }
-                    for e in row["evaluations"]
-                ]
-                return {"candidate": parent, "evaluations": evaluations, "reward": row["reward"]}
+                for e in row["evaluations"]
+            ]
+            return {"candidate": parent, "evaluations": evaluations, "reward": row["reward"]}
     raise ValueError(f"cannot reject {cand['id']}: its parent is not in the level records")

@@ -1,21 +1,26 @@
 """select_aspects: the dynamic reward's aspects R_q for a query (App. E.1.2).
 
-Selections are cached in the LangGraph store, keyed by selector model and query, so they are
-computed once and reused across runs and base models (A.5). Static rewarding uses fixed aspects.
+Every query a run scores is known after load_data, so all selections run up front, side by
+side, off the levels' critical path. Selections live in the LangGraph store, keyed by selector
+model and query: computed once, reused across runs, resumes and forks (A.5). The state keeps
+only the current level's (``lookup_aspects``). Static rewarding uses the fixed aspects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
 
 from drpo.aspects import ASPECTS, STATIC_ASPECTS
 from drpo.calls import call_json
-from drpo.config import Context
+from drpo.config import Context, RunConfig
 from drpo.models import get_chat_model, parse_spec
 from drpo.prompts import SELECT_ASPECTS, aspect_list
+from drpo.records import require_store
 from drpo.schemas import AspectSelectionReply
 from drpo.state import AspectSelection
 from nodes.tasks import SelectTask, run_config
@@ -27,28 +32,35 @@ def cache_key(selector: str, query: str) -> tuple[tuple[str, ...], str]:
     return ("drpo_aspects", model[:16]), hashlib.sha256(query.encode()).hexdigest()
 
 
-async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[str, Any]:
-    query, config = task["query"], run_config(task)
-    if config.reward == "static":
-        static: AspectSelection = {
-            "query": query,
-            "aspects": {name: ASPECTS[name] for name in STATIC_ASPECTS},
-            "reasoning": "static rewarding: the fixed evaluation aspects",
-            "source": "static",
-        }
-        return {"aspects": {query: static}}
-    namespace, key = cache_key(runtime.context.selector_model, query)
-    store = runtime.store
-    if store is not None and (item := await store.aget(namespace, key)) is not None:
-        value = dict(item.value)
-        # PostgresStore keeps JSONB, which reorders object keys: restore the selector's order
-        # (the judge prompt lists the aspects in it)
-        order = value.pop("order", None) or list(value["aspects"])
-        value["aspects"] = {name: value["aspects"][name] for name in order}
-        cached: AspectSelection = {**value, "source": "cache"}  # type: ignore[typeddict-item]
-        return {"aspects": {query: cached}, "calls": {"selector_cache_hits": 1}}
+def static_selection(query: str) -> AspectSelection:
+    return {
+        "query": query,
+        "aspects": {name: ASPECTS[name] for name in STATIC_ASPECTS},
+        "reasoning": "static rewarding: the fixed evaluation aspects",
+        "source": "static",
+    }
+
+
+async def _cached(store: BaseStore, selector: str, query: str) -> AspectSelection | None:
+    namespace, key = cache_key(selector, query)
+    if (item := await store.aget(namespace, key)) is None:
+        return None
+    value = dict(item.value)
+    # PostgresStore keeps JSONB, which reorders object keys: restore the selector's order
+    # (the judge prompt lists the aspects in it)
+    order = value.pop("order", None) or list(value["aspects"])
+    value["aspects"] = {name: value["aspects"][name] for name in order}
+    return cast(AspectSelection, {**value, "source": "cache"})
+
+
+async def select_one(
+    store: BaseStore, selector: str, query: str, config: RunConfig, runtime: Runtime[Context]
+) -> tuple[AspectSelection, dict[str, int]]:
+    """The selection of one query (from the store, else asked of the selector and stored)."""
+    if (found := await _cached(store, selector, query)) is not None:
+        return found, {"selector_cache_hits": 1}
     reply: AspectSelectionReply = await call_json(
-        get_chat_model(runtime.context.selector_model),
+        get_chat_model(selector),
         AspectSelectionReply,
         SELECT_ASPECTS.format(aspect_list=aspect_list(), query=query),
         name=f"select_aspects for query {query[:60]!r}",
@@ -62,6 +74,31 @@ async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[st
         "reasoning": reply.aspects_selection.reasoning,
         "source": "selector",
     }
-    if store is not None:
-        await store.aput(namespace, key, {**selection, "order": list(selection["aspects"])})
-    return {"aspects": {query: selection}, "calls": {"selector": 1}}
+    namespace, key = cache_key(selector, query)
+    await store.aput(namespace, key, {**selection, "order": list(selection["aspects"])})
+    return selection, {"selector": 1}
+
+
+async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[str, Any]:
+    store = require_store(runtime.store)
+    selector = runtime.context.selector_model
+    _, calls = await select_one(store, selector, task["query"], run_config(task), runtime)
+    return {"calls": calls}
+
+
+async def lookup_aspects(
+    runtime: Runtime[Context], config: RunConfig, stage: str, queries: list[str]
+) -> tuple[dict[str, AspectSelection], dict[str, int]]:
+    """The selections of a level's queries, made up front by select_aspects. A query planned
+    after the fact (a fork with another D, B or selector) is selected here, on the spot."""
+    if config.stage_reward(stage) == "static":
+        return {q: static_selection(q) for q in queries}, {}
+    store, selector = require_store(runtime.store), runtime.context.selector_model
+    found = {q: await _cached(store, selector, q) for q in queries}
+    missing = [q for q, sel in found.items() if sel is None]
+    made = await asyncio.gather(*(select_one(store, selector, q, config, runtime) for q in missing))
+    calls: dict[str, int] = {}
+    for q, (selection, used) in zip(missing, made, strict=True):
+        found[q] = selection
+        calls["selector"] = calls.get("selector", 0) + used.get("selector", 0)
+    return {q: sel for q, sel in found.items() if sel is not None}, calls

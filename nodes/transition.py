@@ -1,7 +1,8 @@
 """transition: s_t = T(s_{t-1}, a_{t-1}), the optimizer O rewriting a state from its feedback.
 
-Stage 2 rewrites the system prompt (App. E.2) and sees the former prompts on its path; stage 1
-rewrites an ICL response (Alg. 1). Each of the M samples gets its own seed so they differ.
+Stage 2 rewrites the system prompt (App. E.2) and sees the former prompts on its path (kept in
+the store, ``drpo.records``); stage 1 rewrites an ICL response (Alg. 1). Each of the M samples
+gets its own seed so they differ.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from drpo.calls import call_json
 from drpo.config import Context
 from drpo.models import get_chat_model
 from drpo.prompts import PROMPT_TRANSITION, RESPONSE_TRANSITION, format_evaluation
+from drpo.records import read_former, require_store, thread_of
 from drpo.schemas import PromptTransitionReply, ResponseTransitionReply
 from drpo.state import Candidate, Evaluation
 from nodes.tasks import TransitionTask, run_config
@@ -41,9 +43,10 @@ async def transition(task: TransitionTask, runtime: Runtime[Context]) -> dict[st
     config, parent = run_config(task), task["parent"]
     state = parent["candidate"]
     cid = candidate_id(state["track"], task["level"], task["parent_index"], task["sample"])
-    former = [*state["former"], state["text"]]
     reply: PromptTransitionReply | ResponseTransitionReply
     if task["stage"] == "system_prompt":
+        store = require_store(runtime.store)
+        former = [*await read_former(store, thread_of(runtime), state["id"]), state["text"]]
         prompt = PROMPT_TRANSITION.format(
             current=state["text"],
             evaluations=feedback(parent["evaluations"], with_query=True),
@@ -76,7 +79,6 @@ async def transition(task: TransitionTask, runtime: Runtime[Context]) -> dict[st
         "level": task["level"],
         "parent": state["id"],
         "text": text.strip(),
-        "former": former,
         "analysis": reply.analysis,
         "thought": reply.thought,
     }

@@ -76,11 +76,14 @@ def test_second_run_on_another_base_model_makes_no_selection_calls(tmp_path: Pat
     first_log, second_log = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     first = run_once(tmp_path, "one", fake_context(fake_spec(first_log)), small_config())
     selections = first["calls"]["selector"]
-    assert selections == 2 + 4
+    assert selections == 2 + 4 + 2  # ICL queries, level queries, validation queries
     # another base model (a different spec), same selector model, same run dir (shared store)
     context = fake_context(fake_spec(second_log), base=fake_spec(tmp_path / "base2.jsonl"))
     second = run_once(tmp_path, "two", context, small_config())
     assert "selector" not in second["calls"]
     assert second["calls"]["selector_cache_hits"] == selections
     assert Counter(r["kind"] for r in read_log(second_log))["select"] == 0
-    assert Counter(r["kind"] for r in read_log(tmp_path / "base2.jsonl")) == {"generate": 11}
+    assert Counter(r["kind"] for r in read_log(tmp_path / "base2.jsonl")) == {
+        "generate": second["calls"]["base"]
+    }
+    assert second["calls"]["base"] == 11 + 10  # levels; validation: 5 prompts on 2 queries

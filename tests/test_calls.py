@@ -13,7 +13,7 @@ from tests.conftest import fake_context, fake_spec, read_log, run_once
 def test_calls_per_role_match_a5(tmp_path: Path, log_path: Path) -> None:
     config = {
         "icl": {"n": 3, "W": 1, "M": 1, "D": 5},
-        "system_prompt": {"W": 2, "M": 3, "D": 4, "K": 2, "seeds": 10},
+        "system_prompt": {"W": 2, "M": 3, "D": 4, "K": 2, "seeds": 10, "select": "last-beam"},
     }
     result = run_once(tmp_path, "calls", fake_context(fake_spec(log_path)), config)
     # By hand. Stage 1, per example: 1 selection, judge s_0 + 5 children = 6, 5 transitions.
@@ -36,16 +36,18 @@ def test_calls_per_role_match_a5(tmp_path: Path, log_path: Path) -> None:
 def test_minibatch_scores_every_candidate_on_b_queries(tmp_path: Path, log_path: Path) -> None:
     config = {
         "icl": {"n": 2, "D": 1},
-        "system_prompt": {"W": 2, "M": 2, "D": 2, "B": 3, "K": 1, "seeds": 20},
+        "system_prompt": {"W": 2, "M": 2, "D": 2, "B": 3, "K": 1, "seeds": 20, "validation": 2},
     }
     result = run_once(tmp_path, "mb", fake_context(fake_spec(log_path)), config)
-    # stage 2 children 2 + 4 = 6; scored (1 + 6) * 3 = 21
-    assert result["calls"]["base"] == 21
+    # stage 2 children 2 + 4 = 6; scored (1 + 6) * 3 = 21; validation: 1 + D + (W - 1) = 4
+    # prompts on 2 queries = 8
+    assert result["calls"]["base"] == 21 + 8
     for record in result["records"]["system_prompt"]:
         assert len(record["queries"]) == 3
         for cand in record["candidates"]:
             assert sorted(e["query"] for e in cand["evaluations"]) == record["queries"]
-    assert expected_calls(RunConfig.model_validate(config), 2)["base"] == 21
+    assert expected_calls(RunConfig.model_validate(config), 2)["base"] == 21 + 8
+    assert len(result["validation"]["candidates"]) == 4
 
 
 def test_static_reward_makes_no_selection_calls(tmp_path: Path, log_path: Path) -> None:

@@ -17,6 +17,7 @@ from langchain_openai.chat_models import _client_utils
 
 from drpo.cli import main
 from drpo.models import registry
+from drpo.summary import comparable
 from tests.conftest import fake_context, run_once, show, small_config
 from tests.fault_server import FaultServer
 
@@ -45,7 +46,7 @@ def _spec(server: FaultServer, model: str = "fake") -> str:
 
 
 def test_http_faults_are_retried_counted_and_change_nothing(tmp_path: Path) -> None:
-    rates = {"429": 0.07, "500": 0.07, "timeout": 0.03}
+    rates = {"429": 0.07, "500": 0.07, "timeout": 0.08}
     server = FaultServer(rates, hang_s=2.5, deadline_s=300).start()  # the client waits 1.5 s
     try:
         faulty = run_once(tmp_path / "f", "f", fake_context(_spec(server)), small_config(D=2))
@@ -54,7 +55,7 @@ def test_http_faults_are_retried_counted_and_change_nothing(tmp_path: Path) -> N
     clean = run_once(tmp_path / "c", "c", fake_context("fake"), small_config(D=2))
     # the same search as the in-process fake model: faults cost time, never results
     for key in ("best_system_prompt", "best_reward", "icl_examples", "levels", "calls"):
-        assert faulty[key] == clean[key], key
+        assert comparable(faulty)[key] == comparable(clean)[key], key
     stats = server.stats
     assert stats["429"] and stats["500"] and stats["timeout"], stats
     # every injected fault was seen by the client, retried, and reported in run.json
@@ -101,8 +102,9 @@ def test_401_stops_the_run_clearly_and_it_resumes(
         assert f"HTTP 401 from {server.url}/chat/completions: invalid api key" in lines[-2], err
         assert "drpo resume r" in lines[-1] and "Traceback" not in err
         failed = server.stats["401"]
-        # a 401 is not retried: one request per task that had started
-        assert 1 <= failed == server.stats["requests"] <= 2, server.stats
+        # a 401 is not retried: one request per task that had started (the first superstep
+        # selects the aspects of all 5 queries the run will score, side by side)
+        assert 1 <= failed == server.stats["requests"] <= 5, server.stats
         # counted when the client saw it (a sibling cancelled by the failure may not have)
         reported = show(tmp_path, "r")["provider_errors"]
         assert set(reported) == {"HTTP 401"} and 1 <= reported["HTTP 401"] <= failed

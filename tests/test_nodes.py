@@ -9,24 +9,25 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.store.memory import InMemoryStore
 
 from drpo.calls import DRPOCallError
-from drpo.config import Context
+from drpo.config import Context, RunConfig
 from drpo.models.registry import SpecError, get_chat_model, parse_spec
+from drpo.plan import level_queries
 from drpo.prompting import build_messages, clean_completion, render_completion
-from drpo.state import Candidate, SearchState
+from drpo.state import Candidate, DRPOState
 from nodes.drop_duplicates import drop_duplicates
 from nodes.judge import judge
 from nodes.judges import resolve_judge
-from nodes.sample_query import sample_query
-from nodes.select_aspects import select_aspects
+from nodes.select_aspects import cache_key, select_aspects
 from nodes.tasks import JudgeTask
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 
 class FakeRuntime:
     def __init__(self, context: Context) -> None:
-        self.context, self.store = context, None
+        self.context, self.store = context, InMemoryStore()
 
 
 def _cand(cid: str, text: str, level: int = 1, track: str = "t") -> Candidate:
@@ -36,23 +37,18 @@ def _cand(cid: str, text: str, level: int = 1, track: str = "t") -> Candidate:
         "level": level,
         "parent": None,
         "text": text,
-        "former": [],
         "analysis": "",
         "thought": "",
     }
 
 
-def test_sample_query_walks_the_recorded_order_and_wraps() -> None:
-    state: SearchState = {
-        "seed_order": ["a", "b", "c", "d", "e"],
-        "level": 2,
-        "config": {"system_prompt": {"B": 2}},
-    }
-    assert asyncio.run(sample_query(state))["level_queries"] == ["e", "a"]
+def test_level_queries_walk_the_recorded_order_and_wrap() -> None:
+    config = RunConfig.model_validate({"system_prompt": {"B": 2}})
+    assert level_queries(config, ["a", "b", "c", "d", "e"], 2) == ["e", "a"]
 
 
 def test_drop_duplicates_keeps_first_distinct_new_state() -> None:
-    state: SearchState = {
+    state: DRPOState = {
         "level": 1,
         "beam": {
             "t": [{"candidate": _cand("t:L00", "Be  nice.", 0), "evaluations": [], "reward": 1.0}]
@@ -70,13 +66,16 @@ def test_drop_duplicates_keeps_first_distinct_new_state() -> None:
 
 def test_select_aspects_node_alone_with_fake_model(tmp_path: Path) -> None:
     spec = fake_spec(tmp_path / "l.jsonl")
-    out = asyncio.run(
-        select_aspects(
-            {"query": "How do I bake bread?", "config": {}}, FakeRuntime(fake_context(spec))
-        )
-    )  # type: ignore[arg-type]
-    selection = out["aspects"]["How do I bake bread?"]
-    assert 2 <= len(selection["aspects"]) <= 5 and out["calls"] == {"selector": 1}
+    runtime = FakeRuntime(fake_context(spec))
+    task = {"query": "How do I bake bread?", "selector": spec, "config": {}}
+    out = asyncio.run(select_aspects(task, runtime))  # type: ignore[arg-type]
+    assert out["calls"] == {"selector": 1}
+    namespace, key = cache_key(spec, "How do I bake bread?")
+    item = runtime.store.get(namespace, key)
+    assert item is not None and 2 <= len(item.value["aspects"]) <= 5
+    again = asyncio.run(select_aspects(task, runtime))  # type: ignore[arg-type]
+    assert again["calls"] == {"selector_cache_hits": 1}
+    assert len(read_log(tmp_path / "l.jsonl")) == 1
 
 
 def _judge_task(output: str = "An answer.") -> JudgeTask:

@@ -16,6 +16,7 @@ import pytest
 
 from benchmarks.crash_soak import ARGS, soak
 from drpo.cli import main
+from drpo.summary import comparable
 from tests.conftest import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def test_run_on_postgres_equals_sqlite_and_keeps_no_password(
     assert main(["show", "sq", "--run-dir", str(tmp_path / "sq"), "--json"]) == 0
     want = json.loads(capsys.readouterr().out)
     for key in ("best_system_prompt", "best_reward", "icl_examples", "levels", "calls"):
-        assert got[key] == want[key], key
+        assert comparable(got)[key] == comparable(want)[key], key
     # a second run reads its aspect selections from the PostgreSQL store (JSONB): same search
     assert main(["optimize", "--run-dir", str(tmp_path / "pg"), "--run-id", f"{run_id}-2",
                  "--checkpointer", pg_url, *common]) == 0  # fmt: skip
@@ -89,7 +90,7 @@ def test_run_on_postgres_equals_sqlite_and_keeps_no_password(
     cached = json.loads(capsys.readouterr().out)
     assert cached["calls"].get("selector_cache_hits", 0) > 0
     for key in ("best_system_prompt", "best_reward", "icl_examples", "levels"):
-        assert cached[key] == want[key], key
+        assert comparable(cached)[key] == comparable(want)[key], key
     # the same run id again on the same database: refused, nothing changed
     again = ["optimize", "--run-dir", str(tmp_path / "other"), "--run-id", run_id]
     assert main([*again, "--checkpointer", pg_url, *common]) == 2

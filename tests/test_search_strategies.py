@@ -14,7 +14,7 @@ from drpo.config import RunConfig
 from evals.cost import children_per_level, expected_calls, paper_a5
 from tests.conftest import fake_context, fake_spec, read_log, run_once
 
-STAGE = {"W": 2, "M": 3, "D": 3, "K": 1, "seeds": 8}
+STAGE = {"W": 2, "M": 3, "D": 3, "K": 1, "seeds": 8, "select": "last-beam"}
 
 
 def _config(search: str, **sp: int) -> dict:
@@ -40,23 +40,22 @@ def test_greedy_is_beam_with_width_one(tmp_path: Path, log_path: Path) -> None:
         RunConfig.model_validate(_config("greedy", W=2))
 
 
-def test_mc_samples_as_many_prompts_as_beam_from_s0(tmp_path: Path, log_path: Path) -> None:
+def test_mc_samples_w_m_d_prompts_from_s0(tmp_path: Path, log_path: Path) -> None:
     config = _config("mc")
     parsed = RunConfig.model_validate(config)
-    n = sum(children_per_level(2, 3, 3))  # beam's proposals: 3 + 6 + 6
-    assert n == 15 and n == parsed.search_stage().M and parsed.search_stage().D == 1
+    n = 2 * 3 * 3  # W*M*D (App. A.2)
+    assert n == parsed.search_stage().M and parsed.search_stage().D == 1
     result = run_once(tmp_path, "mc", fake_context(fake_spec(log_path)), config)
     levels = result["records"]["system_prompt"]
     assert [r["level"] for r in levels] == [0, 1]
     assert all(c["parent"] == "system_prompt:L00" for c in levels[1]["candidates"])  # one step
     assert len(levels[1]["candidates"]) + levels[1]["dropped_duplicates"] == n, levels[1]
-    beam = expected_calls(RunConfig.model_validate(_config("beam")), 1)
-    assert expected_calls(parsed, 1)["optimizer"] == beam["optimizer"]  # the same cost
     assert result["calls"] == expected_calls(parsed, 1)
     kinds = Counter(r["kind"] for r in read_log(log_path))
     assert kinds["transition"] == 1 + n
     # A.5's W*M*D = 18 for beam; this implementation's beam proposes 15 (level 1 has 1 parent)
-    assert paper_a5(2, 3, 3, 1, 1, 1, 1)["optimizer"] - 1 - (2 - 1) * 3 == n
+    assert paper_a5(2, 3, 3, 1, 1, 1, 1)["optimizer"] - 1 == n
+    assert sum(children_per_level(2, 3, 3)) == n - 3
 
 
 def test_search_flag_on_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

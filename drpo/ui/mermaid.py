@@ -1,24 +1,19 @@
-"""The graph as mermaid text: the run graph and the two stage graphs (Alg. 1 and Alg. 2)."""
+"""The graph as mermaid text: one loop whose levels run Alg. 1 (ICL) then Alg. 2 (prompt)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+# one graph since layout 2; "icl" and "system_prompt" are kept as names for the same loop
 STAGES = ("run", "icl", "system_prompt")
 
 
 def mermaid(stage: str = "run") -> str:
-    """Mermaid flowchart of the run graph (``run``) or of a stage subgraph."""
+    """Mermaid flowchart of the run graph (both stages are the same loop of nodes)."""
     from graph.drpo import graph
-    from graph.icl_stage import icl_stage
-    from graph.prompt_stage import prompt_stage
 
-    graphs: dict[str, Any] = {"run": graph, "icl": icl_stage, "system_prompt": prompt_stage}
-    compiled = graphs.get(stage)
-    if compiled is None:
+    if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
-    return compiled.get_graph().draw_mermaid()
+    return graph.get_graph().draw_mermaid()
 
 
 def all_diagrams() -> dict[str, str]:
-    return {stage: mermaid(stage) for stage in STAGES}
+    return {"run": mermaid("run")}

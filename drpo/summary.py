@@ -1,0 +1,141 @@
+"""What `drpo show` prints: the run's state, its level records (from the store) and the
+checkpoint that closes each level (from the checkpoint history, on the current branch)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from drpo.budget import is_budget_stop, read_usage
+from drpo.records import read_levels
+from drpo.state import LevelRecord
+
+# where a level's closing checkpoint stands: the level's final state (after any review)
+AFTER_LEVEL = ("prepare_level", "finish_stage", "review_best")
+
+
+async def level_checkpoints(
+    g: CompiledStateGraph[Any, Any, Any, Any], thread: RunnableConfig
+) -> dict[tuple[str, int], str]:
+    """(stage, level) -> the id of the checkpoint after that level, on the head's branch."""
+    by_id: dict[str, Any] = {}
+    head: str | None = None
+    async for snap in g.aget_state_history(thread):
+        cid = snap.config["configurable"]["checkpoint_id"]
+        head = head or cid
+        by_id[cid] = snap
+    out: dict[tuple[str, int], str] = {}
+    cid = head
+    while cid is not None and cid in by_id:  # newest first: the first match is the latest
+        snap = by_id[cid]
+        closed = snap.values.get("closed")
+        if closed and snap.next and snap.next[0] in AFTER_LEVEL:
+            out.setdefault((closed["stage"], closed["level"]), cid)
+        parent = snap.parent_config
+        cid = parent["configurable"].get("checkpoint_id") if parent else None
+    return out
+
+
+def level_row(record: LevelRecord, checkpoint: str | None) -> dict[str, Any]:
+    return {
+        "level": record["level"],
+        "best_reward": record["best_reward"],
+        "queries": record["queries"],
+        "aspects": record.get("aspects", {}),
+        "candidates": len(record["candidates"]),
+        "dropped_duplicates": record["dropped_duplicates"],
+        "beam": record.get("beam", []),
+        "checkpoint_id": checkpoint,
+    }
+
+
+def icl_rows(
+    records: list[LevelRecord], checkpoints: dict[tuple[str, int], str]
+) -> list[dict[str, Any]]:
+    """Stage 1 by level: the mean over examples of each track's best reward, and the beams."""
+    by_level: dict[int, list[LevelRecord]] = {}
+    for r in records:
+        by_level.setdefault(r["level"], []).append(r)
+    rows = []
+    for level, recs in sorted(by_level.items()):
+        rewards = [r["best_reward"] for r in recs if r["best_reward"] is not None]
+        rows.append(
+            {
+                "level": level,
+                "mean_best_reward": sum(rewards) / len(rewards) if rewards else None,
+                "tracks": len(rewards),
+                "beams": [
+                    {"track": r["track"], "best_reward": r["best_reward"], "beam": r["beam"]}
+                    for r in recs
+                ],
+                "checkpoint_id": checkpoints.get(("icl", level)),
+            }
+        )
+    return rows
+
+
+async def summarize_run(
+    g: CompiledStateGraph[Any, Any, Any, Any], run_id: str, meta: dict[str, Any], run_dir: Any
+) -> dict[str, Any]:
+    thread: RunnableConfig = {"configurable": {"thread_id": run_id}}
+    snapshot = await g.aget_state(thread)
+    values: dict[str, Any] = dict(snapshot.values)
+    pending = [  # approval gate (a budget stop is an interrupt too, not one to answer)
+        i.value for task in snapshot.tasks for i in task.interrupts if not is_budget_stop(i.value)
+    ]
+    records = await read_levels(g.store, run_id) if g.store is not None else {}
+    checkpoints = await level_checkpoints(g, thread)
+    prompt_records = records.get("system_prompt", [])
+    beam = (values.get("beam") or {}).get("system_prompt", [])
+    in_stage2 = values.get("stage") == "system_prompt"
+    best_prompt = values.get("best_system_prompt") or (
+        beam[0]["candidate"]["text"] if beam and in_stage2 else None
+    )
+    closed = values.get("closed")
+    return {
+        "run_id": run_id,
+        "status": "finished"
+        if values and not snapshot.next
+        else ("waiting for approval" if pending else "in progress" if values else "not started"),
+        "pending": pending,
+        "next": list(snapshot.next),
+        "stage": values.get("stage"),
+        "closed": closed,
+        "best_system_prompt": best_prompt,
+        "best_reward": values.get("best_reward"),
+        "icl_examples": values.get("icl_examples", []),
+        "icl_report": values.get("icl_report", []),
+        "levels": [
+            level_row(r, checkpoints.get(("system_prompt", r["level"]))) for r in prompt_records
+        ],
+        "icl_levels": icl_rows(records.get("icl", []), checkpoints),
+        "validation": values.get("validation"),
+        "notes": values.get("notes", []),
+        "calls": dict(sorted(Counter(values.get("calls", {})).items())),
+        "usage": read_usage(run_dir),  # model calls made, cache hits, tokens per role
+        "provider_errors": meta.get("provider_errors", {}),
+        "forked_from": meta.get("forked_from"),
+        "seed_order": values.get("seed_order", []),
+        "records": {"system_prompt": prompt_records, "icl": records.get("icl", [])},
+    }
+
+
+def meta_of(path: Any) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    """A summary without what differs between two runs of the same search (checkpoint ids)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "checkpoint_id"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return {k: strip(v) for k, v in result.items()}

@@ -1,0 +1,110 @@
+"""The routers of the DRPO loop: each returns the Sends (or the node) it declares."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.runtime import get_runtime
+from langgraph.types import Send
+
+from drpo.config import Context, RunConfig
+from drpo.plan import planned_queries, stage_params
+from drpo.state import DRPOState
+from nodes.tasks import GenerateTask, JudgeTask, SelectTask, TransitionTask
+
+Scoring = list[Send] | Literal["prune_beam"]
+
+
+def send_selections(state: DRPOState) -> list[Send] | Literal["begin_stage"]:
+    """Every query the run will score, selected up front and side by side (dynamic reward)."""
+    config = RunConfig.model_validate(state["config"])
+    planned = planned_queries(config, state.get("icl_base", []), state["seed_order"])
+    queries = [
+        q
+        for stage, qs in planned.items()
+        if config.stage_reward(stage) == "dynamic" and (stage != "icl" or state["stage"] == "icl")
+        for q in qs
+    ]
+    sends = [
+        Send(
+            "select_aspects",
+            SelectTask(query=q, config=state["config"]),
+        )
+        for q in dict.fromkeys(queries)
+    ]
+    return sends or "begin_stage"
+
+
+def send_scoring(state: DRPOState) -> Scoring:
+    """Score each new state: stage 1 judges the response itself; stage 2 (and validation)
+    answers every query of the level with the prompt, and each answer goes to its judge."""
+    sends: list[Send] = []
+    for candidate in state["frontier"]:
+        if state["stage"] == "icl":
+            query = state["tracks"][candidate["track"]]["query"]
+            judged = JudgeTask(
+                candidate=candidate,
+                query=query,
+                output=candidate["text"],
+                aspects=state["level_aspects"][query],
+                config=state["config"],
+            )
+            sends.append(Send("judge", judged))
+            continue
+        for q in state["level_queries"]:
+            task = GenerateTask(
+                candidate=candidate,
+                query=q,
+                icl=state["icl_context"][q],
+                aspects=state["level_aspects"][q],
+                config=state["config"],
+            )
+            sends.append(Send("generate", task))
+    return sends or "prune_beam"
+
+
+def send_transitions(state: DRPOState) -> Scoring:
+    """Level 0 scores s_0; a later level samples M transitions per beam member."""
+    if state["level"] == 0:
+        return send_scoring(state)
+    M = stage_params(RunConfig.model_validate(state["config"]), state["stage"]).M
+    done = set(state.get("done_tracks", []))
+    sends = [
+        Send(
+            "transition",
+            TransitionTask(
+                stage=state["stage"],
+                parent=parent,
+                parent_index=j,
+                sample=m,
+                level=state["level"],
+                config=state["config"],
+            ),
+        )
+        for track in sorted(state["beam"])
+        if track not in done
+        for j, parent in enumerate(state["beam"][track])
+        for m in range(M)
+    ]
+    return sends or "prune_beam"
+
+
+def after_judge(state: DRPOState) -> Literal["prune_beam", "choose_prompt"]:
+    return "choose_prompt" if state.get("validation_candidates") else "prune_beam"
+
+
+def next_level(state: DRPOState) -> Literal["prepare_level", "finish_stage"]:
+    D = stage_params(RunConfig.model_validate(state["config"]), state["stage"]).D
+    if state["level"] > D or set(state.get("done_tracks", [])) >= set(state["tracks"]):
+        return "finish_stage"
+    return "prepare_level"
+
+
+def after_level(state: DRPOState) -> Literal["review_best", "prepare_level", "finish_stage"]:
+    """With Context.approve, a human reviews stage 2's best after every level but level 0
+    (not when a fork seeds a thread with ``update_state``, which has no runtime)."""
+    runtime = get_runtime(Context)
+    approve = runtime is not None and runtime.context is not None and runtime.context.approve
+    if approve and state["stage"] == "system_prompt" and state["level"] > 1:
+        return "review_best"
+    return next_level(state)

@@ -1,0 +1,58 @@
+"""finish_stage: closes a stage after its last level (or once every track stopped early).
+
+Stage 1: I* = each track's best response across its levels (the initial one included); then
+stage 2 begins. Stage 2: P* is chosen on held-out validation queries (``select="validation"``,
+see nodes/validate.py), or is the top of the final beam (``select="last-beam"``, the paper).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.types import Command
+
+from drpo.config import RunConfig
+from drpo.plan import validation_count
+from drpo.state import DRPOState
+
+NO_VALIDATION = (
+    "validation selection needs seed queries beyond the {used} that the levels use; none are "
+    "left, so P* is the top of the last beam (select=last-beam); use --seeds to add some"
+)
+
+
+async def finish_stage(
+    state: DRPOState,
+) -> Command[Literal["begin_stage", "prepare_validation", "__end__"]]:
+    config = RunConfig.model_validate(state["config"])
+    if state["stage"] == "icl":
+        tracks = sorted(state["tracks"])
+        best = state["best"]
+        return Command(
+            update={
+                "stage": "system_prompt",
+                "icl_examples": [
+                    {"query": state["tracks"][t]["query"], "response": best[t]["candidate"]["text"]}
+                    for t in tracks
+                ],
+                "icl_report": [
+                    {
+                        "track": t,
+                        "best_level": best[t]["candidate"]["level"],
+                        "reward": best[t]["reward"],
+                        "stopped_early": t in state.get("done_tracks", []),
+                    }
+                    for t in tracks
+                ],
+            },
+            goto="begin_stage",
+        )
+    if validation_count(config, len(state["seed_order"])) > 0:
+        return Command(goto="prepare_validation")
+    top = state["beam"]["system_prompt"][0]
+    notes = list(state.get("notes", []))
+    if config.system_prompt.select == "validation":
+        used = min(len(state["seed_order"]), (config.search_stage().D + 1) * config.system_prompt.B)
+        notes.append(NO_VALIDATION.format(used=used))
+    update = {"best_system_prompt": top["candidate"]["text"], "best_reward": top["reward"]}
+    return Command(update={**update, "notes": notes}, goto="__end__")
