@@ -4,7 +4,9 @@ Runs the real graph (``Run.create`` + ``execute``) with every role played by the
 of drpo/models/sim.py: each prompt the optimizer writes has a hidden true quality, the judge
 reports it as noisy integer scores. Per world (improve, degrade), per B (1, 3) and per selection
 (last-beam, validation), SEEDS runs; the two selections of one seed and B run the same search
-(same world seed, run seed and queries) and differ only in how P* is chosen. Per cell:
+(same world seed, run seed and queries) and differ only in how P* is chosen. A third row,
+"validation+gate", is computed post hoc from the validation runs: keep the initial prompt
+unless the run found the chosen one significantly better (paired 95% CI above 0). Per cell:
 P(P* truly worse than the initial prompt P), mean true gain q(P*) - q(P), regret = q(best prompt
 written in the run, P included) - q(P*). Writes benchmarks/results/selection_noise.{json,png}.
 """
@@ -25,9 +27,25 @@ from drpo.config import Context, PromptStageConfig, RunConfig
 from drpo.models.sim import NOISE, QUERY_SD, WORLDS, true_quality
 from drpo.runner import Run, execute, summary
 
-SEEDS = int(os.environ.get("SELECTION_NOISE_SEEDS", "30"))
+# Where the noise figures of drpo/models/sim.py come from (docs/selection-noise.md): the upstream
+# release's search traces, GPT-4 judging, one query per level. Rewards are means over aspects.
+TRACE_FIGURES = {
+    "mistral-7b-v0.1": {
+        "same_query_sibling_reward_sd": 0.57,  # pooled over 30 levels, 86 dof (an upper bound)
+        "within_judging_aspect_sd": 0.53,  # best path, 4.8 aspects per judging
+        "one_prompt_over_queries_reward_sd": 0.99,  # best path, unchanged prompt, 15 dof
+    },
+    "gpt-3.5-turbo": {  # ceiling-bound: 284 of 324 aspect scores are 5
+        "same_query_sibling_reward_sd": 0.26,
+        "within_judging_aspect_sd": 0.20,
+        "one_prompt_over_queries_reward_sd": 0.38,
+    },
+}
+SEEDS = int(os.environ.get("SELECTION_NOISE_SEEDS", "50"))
 BS = (1, 3)
 SELECTS = ("last-beam", "validation")
+GATED = "validation+gate"  # post hoc: the chosen prompt only if significantly better than P
+REPORTED = (*SELECTS, GATED)
 W, M, D, VALIDATION = 2, 2, 4, 8
 
 
@@ -83,9 +101,17 @@ async def one_run(root: Path, world: str, seed: int, B: int, select: str) -> dic
         "written": len(set(written)),
         "chosen_is_initial": chosen == initial,
         "source": (validation.get("chosen") or {}).get("source"),
+        "significant": validation.get("significant"),
         "search": sorted(set(written)),
         "wall_s": round(wall, 3),
     }  # fmt: skip
+
+
+def gated(row: dict[str, Any]) -> dict[str, Any]:
+    """A validation run's row as if P* were kept only when significantly better than P."""
+    if row["significant"]:
+        return {**row, "select": GATED}
+    return {**row, "select": GATED, "q_chosen": row["q_initial"], "chosen_is_initial": True}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
@@ -125,29 +151,29 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
     for world in WORLDS:
         for B in BS:
             by = {}
-            for select in SELECTS:
+            for select in REPORTED:
                 part = [r for r in rows if (r["world"], r["B"], r["select"]) == (world, B, select)]
                 if part:
                     by[select] = part
                     cells.append({"world": world, "B": B, "select": select, **cell_stats(part)})
-            if len(by) < 2:
-                continue
-            pairs = [
-                (v["q_chosen"] - lb["q_chosen"], v["search"] == lb["search"])
-                for v, lb in zip(by["validation"], by["last-beam"], strict=True)
-            ]
             stats = {c["select"]: c for c in cells if (c["world"], c["B"]) == (world, B)}
-            targets.append(
-                {
-                    "world": world,
-                    "B": B,
-                    "validation_p_worse_le_0.05": stats["validation"]["p_worse"] <= 0.05,
-                    "validation_gain_ge_last_beam": stats["validation"]["gain"]["mean"]
-                    >= stats["last-beam"]["gain"]["mean"],
-                    "paired_gain_difference": mean_ci([d for d, _ in pairs]),
-                    "same_search_in_pairs": all(same for _, same in pairs),
-                }
-            )
+            for select in (s for s in (SELECTS[1], GATED) if s in by and "last-beam" in by):
+                pairs = [
+                    (v["q_chosen"] - lb["q_chosen"], v["search"] == lb["search"])
+                    for v, lb in zip(by[select], by["last-beam"], strict=True)
+                ]
+                targets.append(
+                    {
+                        "world": world,
+                        "B": B,
+                        "select": select,
+                        "p_worse_le_0.05": stats[select]["p_worse"] <= 0.05,
+                        "gain_ge_last_beam": stats[select]["gain"]["mean"]
+                        >= stats["last-beam"]["gain"]["mean"],
+                        "paired_gain_minus_last_beam": mean_ci([d for d, _ in pairs]),
+                        "same_search_in_pairs": all(same for _, same in pairs),
+                    }
+                )
     return cells, targets
 
 
@@ -177,7 +203,7 @@ def plot(cells: list[dict[str, Any]], path: Path) -> None:
     panels = (("P(P* truly worse than P)", "p_worse"), ("mean true gain", "gain"),
               ("regret vs best written", "regret"))  # fmt: skip
     for ax, (title, key) in zip(axes, panels, strict=True):
-        for i, select in enumerate(SELECTS):
+        for i, select in enumerate(REPORTED):
             xs, ys, errs = [], [], []
             for g, (world, B) in enumerate(groups):
                 c = next(
@@ -186,7 +212,7 @@ def plot(cells: list[dict[str, Any]], path: Path) -> None:
                 )
                 if c is None:
                     continue
-                xs.append(g + (i - 0.5) * 0.38)
+                xs.append(g + (i - 1) * 0.27)
                 if key == "p_worse":
                     ys.append(c[key])
                     errs.append([c[key] - c["p_worse_ci95"][0], c["p_worse_ci95"][1] - c[key]])
@@ -194,7 +220,7 @@ def plot(cells: list[dict[str, Any]], path: Path) -> None:
                     ys.append(c[key]["mean"])
                     errs.append([c[key]["ci95"]] * 2)
             if xs:
-                ax.bar(xs, ys, 0.38, yerr=list(zip(*errs, strict=True)), capsize=3, label=select)
+                ax.bar(xs, ys, 0.27, yerr=list(zip(*errs, strict=True)), capsize=3, label=select)
         if key == "p_worse":
             ax.axhline(0.05, color="k", ls="--", lw=0.8)
         ax.axhline(0, color="k", lw=0.5)
@@ -217,7 +243,8 @@ async def measure() -> list[dict[str, Any]]:
             for B in BS:
                 for select in selects:
                     for seed in range(SEEDS):
-                        rows.append(await one_run(Path(tmp), world, seed, B, select))
+                        row = await one_run(Path(tmp), world, seed, B, select)
+                        rows += [row, gated(row)] if select == "validation" else [row]
                     print(f"  {world} B={B} {select}: {SEEDS} runs", flush=True)
     return rows
 
@@ -228,7 +255,11 @@ def main() -> None:
     cells, targets = summarize(rows)
     print(table(cells))
     for t in targets:
-        print(f"  targets {t['world']} B={t['B']}: {t}")
+        d = t["paired_gain_minus_last_beam"]
+        print(
+            f"  {t['world']} B={t['B']} {t['select']}: P(worse) <= 0.05 {t['p_worse_le_0.05']}, "
+            f"gain >= last-beam {t['gain_ge_last_beam']} (paired {d['mean']:+.3f} ± {d['ci95']:.3f})"
+        )
     plot(cells, RESULTS / "selection_noise.png")
     write_result(
         "selection_noise",

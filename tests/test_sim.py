@@ -167,30 +167,37 @@ def _levels(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_real_graph_runs_in_the_simulated_world(tmp_path: Path) -> None:
     """With noise 0 every recorded score is round(q + d(query)): q travels prompt -> answer ->
-    judge through the real graph and its checkpoints."""
+    judge through the real graph, its levels and its validation."""
     spec = "sim:world=improve,noise=0,seed=9"
     world = get_chat_model(spec)
     assert isinstance(world, SimChatModel)
     config = {
         "icl": {"n": 2, "D": 1},
-        "system_prompt": {"W": 2, "M": 2, "D": 3, "K": 0, "seeds": 12},
+        "system_prompt": {"W": 2, "M": 2, "D": 3, "K": 0, "seeds": 7, "validation": 3},
     }
     result = run_once(tmp_path, "sim", _sim_context(spec), config)
     assert result["status"] == "finished"
     levels = _levels(result)
     assert [r["level"] for r in levels] == [0, 1, 2, 3]
-    qualities = set()
+
+    def score(q: float, query: str) -> int:
+        return min(5, max(1, round(q + world.difficulty(query))))
+
+    texts = {}
     for record in levels:
         for c in record["candidates"]:
-            q = true_quality(c["text"])
-            qualities.add(q)
+            q, texts[c["id"]] = true_quality(c["text"]), c["text"]
             for e in c["evaluations"]:
                 assert true_quality(e["output"]) == q
-                expected = min(5, max(1, round(q + world.difficulty(e["query"]))))
-                assert {s["score"] for s in e["scores"].values()} == {expected}
-    assert len(qualities) >= 6  # the initial prompt and distinct rewrites
+                assert {s["score"] for s in e["scores"].values()} == {score(q, e["query"])}
+    assert len({true_quality(t) for t in texts.values()}) >= 6  # initial and distinct rewrites
+    validation = result["validation"]
+    assert len(validation["queries"]) == 3
+    for c in validation["candidates"]:
+        q = true_quality(texts[c["id"]])
+        assert c["rewards"] == [score(q, query) for query in validation["queries"]]
     best = str(result["best_system_prompt"])
-    assert best in {c["text"] for r in levels for c in r["candidates"]}
+    assert best == validation["chosen"]["text"] and best in texts.values()
     # the same world and seed write the same prompts in another run
     again = run_once(tmp_path, "sim-again", _sim_context(spec), config)
     assert again["best_system_prompt"] == best
