@@ -17,21 +17,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def search_config(W: int = 2, M: int = 3, D: int = 4) -> dict[str, Any]:
-    """System-prompt search W, M, D after a one-example, one-level ICL stage; K=0 keeps the
-    embedding model out of the timings (benchmark 4 measures retrieval)."""
+    """System-prompt search W, M, D after a one-example, one-level ICL stage, P* from the last
+    beam (the paper); K=0 keeps the embedding model out of the timings (benchmark 4 measures
+    retrieval)."""
     return {
         "icl": {"n": 1, "W": 1, "M": 1, "D": 1},
-        "system_prompt": {"W": W, "M": M, "D": D, "K": 0, "seeds": 2 * (D + 1)},
-    }
+        "system_prompt": {
+            "W": W, "M": M, "D": D, "K": 0, "seeds": 2 * (D + 1), "select": "last-beam"
+        },
+    }  # fmt: skip
 
 
 def chain_calls(config: dict[str, Any]) -> int:
-    """LLM calls on the longest dependency chain of a run (the critical path).
-    ICL stage: select -> judge s0 -> D x (transition -> judge).
-    System prompt: level 0 select -> generate -> judge; each level t >= 1
-    select -> transition -> generate -> judge."""
+    """LLM calls on the longest dependency chain of a run (the critical path): every aspect
+    selection up front (1), then the ICL stage: judge s0 -> D x (transition -> judge); the
+    system prompt: level 0 generate -> judge, each level t >= 1 transition -> generate -> judge."""
     cfg = RunConfig.model_validate(config)
-    return 2 + 2 * cfg.icl.D + 3 + 4 * cfg.system_prompt.D
+    return 1 + 1 + 2 * cfg.icl.D + 2 + 3 * cfg.system_prompt.D
 
 
 def fake_context(latency_ms: float, **kw: Any) -> Context:

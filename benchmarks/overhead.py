@@ -1,6 +1,7 @@
-"""Benchmark 2: framework overhead. The benchmark search against the fake model with 0 ms
-latency: wall seconds per LLM call (graph + SQLite checkpoints + cache/budget hooks), with the
-LLM cache on and off, and the checkpoint bytes written per search level.
+"""Benchmark 2: framework overhead against the fake model with 0 ms latency: wall and CPU
+milliseconds per LLM call (graph + SQLite checkpoints + cache/budget hooks), with the LLM cache
+on and off, and the checkpoint bytes written per level for D = 5, 10, 20, 40 (one seed set for
+all D, so that only what grows with the levels can differ).
 
     python -m benchmarks overhead
 """
@@ -19,6 +20,9 @@ from benchmarks.common import fake_context, model_calls, search_config, timed_ru
 from drpo.config import RunConfig
 
 REPEATS = 3
+D_CALLS = 20  # the paper's depth for the per-call figures
+DEPTHS = (5, 10, 20, 40)
+SEEDS = 2 * (max(DEPTHS) + 1)
 
 
 def checkpoint_bytes(db: Path) -> dict[str, int]:
@@ -31,52 +35,78 @@ def checkpoint_bytes(db: Path) -> dict[str, int]:
     return {"checkpoints": int(n), "checkpoint_bytes": int(checkpoints), "write_bytes": int(writes)}
 
 
-async def measure() -> dict[str, Any]:
-    config = search_config()
+def levels_of(config: dict[str, Any]) -> int:
     cfg = RunConfig.model_validate(config)
-    levels = (cfg.icl.D + 1) + (cfg.system_prompt.D + 1)
-    out: dict[str, Any] = {"config": config, "levels": levels, "repeats": REPEATS}
+    return (cfg.icl.D + 1) + (cfg.system_prompt.D + 1)
+
+
+async def per_call(root: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    config = search_config(D=D_CALLS)
+    for mode in ("cache_on", "cache_off"):
+        per_call, cpu_per_call = [], []
+        for i in range(REPEATS):
+            context = fake_context(0, llm_cache=None if mode == "cache_on" else "off")
+            cpu = time.process_time()
+            wall, result = await timed_run(root / f"{mode}{i}", "r", config, context)
+            cpu = time.process_time() - cpu
+            calls = model_calls(result)
+            per_call.append(wall / calls * 1000)
+            cpu_per_call.append(cpu / calls * 1000)
+        out[mode] = {
+            "model_calls": calls,
+            "ms_per_call_median": round(statistics.median(per_call), 2),
+            "ms_per_call_all": [round(x, 2) for x in per_call],
+            # CPU time of the process (all threads): the overhead without waiting
+            "cpu_ms_per_call_median": round(statistics.median(cpu_per_call), 2),
+        }
+    return out
+
+
+async def bytes_by_depth(root: Path) -> dict[str, Any]:
+    rows = {}
+    for D in DEPTHS:
+        config = search_config(D=D)
+        config["system_prompt"]["seeds"] = SEEDS
+        await timed_run(root / f"d{D}", "r", config, fake_context(0, llm_cache="off"))
+        sizes = checkpoint_bytes(root / f"d{D}" / "r" / "checkpoints.sqlite")
+        total = sizes["checkpoint_bytes"] + sizes["write_bytes"]
+        rows[str(D)] = {
+            **sizes,
+            "levels": levels_of(config),
+            "bytes_per_level": total // levels_of(config),
+        }
+    return rows
+
+
+async def measure() -> dict[str, Any]:
+    out: dict[str, Any] = {"config": search_config(D=D_CALLS), "repeats": REPEATS}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         await timed_run(root / "warm", "warm", search_config(1, 1, 1), fake_context(0))
-        for mode in ("cache_on", "cache_off"):
-            per_call, cpu_per_call = [], []
-            for i in range(REPEATS):
-                context = fake_context(0, llm_cache=None if mode == "cache_on" else "off")
-                cpu = time.process_time()
-                wall, result = await timed_run(root / f"{mode}{i}", "r", config, context)
-                cpu = time.process_time() - cpu
-                calls = model_calls(result)
-                per_call.append(wall / calls * 1000)
-                cpu_per_call.append(cpu / calls * 1000)
-            out[mode] = {
-                "model_calls": calls,
-                "ms_per_call_median": round(statistics.median(per_call), 2),
-                "ms_per_call_all": [round(x, 2) for x in per_call],
-                # CPU time of the process (all threads): the overhead without waiting
-                "cpu_ms_per_call_median": round(statistics.median(cpu_per_call), 2),
-            }
-        db = root / "cache_off0" / "r" / "checkpoints.sqlite"
-        sizes = checkpoint_bytes(db)
-        total = sizes["checkpoint_bytes"] + sizes["write_bytes"]
-        out["checkpoint"] = {
-            **sizes,
-            "bytes_per_level": total // levels,
-            "file_bytes": db.stat().st_size,
-        }
+        out.update(await per_call(root))
+        out["bytes_by_depth"] = await bytes_by_depth(root)
+    first, last = out["bytes_by_depth"][str(DEPTHS[0])], out["bytes_by_depth"][str(DEPTHS[-1])]
+    out["bytes_per_level_ratio_d40_d5"] = round(
+        last["bytes_per_level"] / first["bytes_per_level"], 3
+    )
     out["target_ms_per_call"] = 2.0
+    out["target_bytes_ratio"] = 1.5
     return out
 
 
 def main() -> dict[str, Any]:
     data = asyncio.run(measure())
     on, off = data["cache_on"], data["cache_off"]
+    per_level = ", ".join(
+        f"D={d}: {row['bytes_per_level']}" for d, row in data["bytes_by_depth"].items()
+    )
     print(
-        f"overhead per LLM call: {on['ms_per_call_median']} ms wall, "
+        f"overhead per LLM call (D={D_CALLS}): {on['ms_per_call_median']} ms wall, "
         f"{on['cpu_ms_per_call_median']} ms CPU (LLM cache on); {off['ms_per_call_median']} ms "
-        f"wall, {off['cpu_ms_per_call_median']} ms CPU (off); target < 2 ms; "
-        f"checkpoint bytes per level {data['checkpoint']['bytes_per_level']} "
-        f"({data['checkpoint']['checkpoints']} checkpoints)"
+        f"wall, {off['cpu_ms_per_call_median']} ms CPU (off); target < 2 ms; checkpoint bytes "
+        f"per level {per_level} (D=40 / D=5 = {data['bytes_per_level_ratio_d40_d5']}, "
+        "target <= 1.5)"
     )
     write_result("overhead", data)
     return data

@@ -1,7 +1,8 @@
 """Benchmark 1: concurrent search vs max_concurrency=1 against the fake model (200 ms/call).
 
-System-prompt search W=2, M=3, D=4; both runs in one process, LLM cache off. The critical path
-is the longest chain of dependent calls (``common.chain_calls``) x the latency.
+System-prompt search at the paper's W=2, M=3, D=20 (P* from the last beam, as in the paper);
+both runs in one process, LLM cache off. The critical path is the longest chain of dependent
+calls (``common.chain_calls``) x the latency.
 
     python -m benchmarks speedup
 """
@@ -23,7 +24,7 @@ from benchmarks.common import (
 )
 
 LATENCY_MS = 200.0
-W, M, D = 2, 3, 4
+W, M, D = 2, 3, 20
 
 
 async def measure() -> dict[str, Any]:
@@ -50,10 +51,10 @@ async def measure() -> dict[str, Any]:
         "wall_max_concurrency_1_s": round(serial, 3),
         "speedup": round(serial / free, 2),
         "speedup_ceiling": round(calls / chain, 2),  # serial calls / critical-path calls
-        "speedup_target": 0.8 * W * M,
+        "speedup_target": 5.0,
         "critical_path_s": round(critical, 3),
         "wall_over_critical_path": round(free / critical, 3),
-        "wall_over_critical_path_target": 1.25,
+        "wall_over_critical_path_target": 1.15,
     }
 
 
@@ -64,7 +65,7 @@ def main() -> dict[str, Any]:
         f"{data['wall_concurrent_s']} s; ceiling {data['speedup_ceiling']}x = "
         f"{data['model_calls']} calls / {data['critical_path_calls']} on the critical path; "
         f"target {data['speedup_target']}x); wall / critical path "
-        f"{data['wall_over_critical_path']} (target <= 1.25)"
+        f"{data['wall_over_critical_path']} (target <= 1.15)"
     )
     write_result("speedup", data)
     return data

@@ -30,6 +30,13 @@ def add_parsers(sub: Any) -> None:
                     "drpo-basic-prompt, upstream[:NAME], any with @K=n (default: base,urial "
                     "and drpo when --pack is given)")  # fmt: skip
     ev.add_argument("--pack", type=Path, help="alignment pack from `drpo export`")
+    ev.add_argument(
+        "--ablation",
+        action="append",
+        default=[],
+        metavar="NAME=PACK",
+        help="another pack, evaluated as method drpo:NAME (Table 5: --methods table5)",
+    )
     ev.add_argument("--k-sweep", help="add drpo@K=n for these K, e.g. 0-5 (Fig. 4)")
     ev.add_argument("--base", default="local", help="model spec of the base model")
     ev.add_argument("--judge", default="local", help="model spec of the evaluation judge")
@@ -108,7 +115,14 @@ async def _eval(args: argparse.Namespace) -> int:
     pack = load_pack(args.pack) if args.pack else None
     names = (args.methods or ("base,urial,drpo" if pack else "base,urial")).split(",")
     sweep = k_sweep(args.k_sweep) if args.k_sweep else []
-    methods = resolve_all([n for n in names if n.strip()], pack, sweep, str(args.pack))
+    ablations = {}
+    for item in args.ablation:
+        label, sep, path = item.partition("=")
+        if not (sep and label and path):
+            raise EvalUsageError(f"--ablation expects NAME=PACK.json, got {item!r}")
+        ablations[label] = (load_pack(Path(path)), path)
+    names = [n for n in names if n.strip()]
+    methods = resolve_all(names, pack, sweep, str(args.pack), ablations)
     try:
         ids = [int(x) for x in args.ids.split(",")] if args.ids else None
     except ValueError as exc:

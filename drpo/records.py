@@ -5,6 +5,7 @@ inspector, validation and the optimizer's "former prompts" need from past levels
 
   ("drpo_levels", THREAD)   "<stage>:<level>"  -> {"stage", "level", "tracks": [LevelRecord]}
   ("drpo_lineage", THREAD)  "<candidate id>"   -> {"stage", "level", "former": [texts]}
+  ("drpo_plan", THREAD)     "seeds"            -> {"seeds": the shuffled seed order X}
 
 A level re-run (resume, or a fork in the same thread) overwrites its own keys; a fork into a
 new thread starts from a copy of its parent's items up to the fork level (``copy_records``).
@@ -20,6 +21,7 @@ from drpo.state import STAGES, LevelRecord
 
 LEVELS = "drpo_levels"
 LINEAGE = "drpo_lineage"
+PLAN = "drpo_plan"
 _PAGE = 500
 
 
@@ -64,6 +66,17 @@ async def read_former(store: BaseStore, thread: str, cid: str) -> list[str]:
     return list(item.value["former"]) if item is not None else []
 
 
+async def write_plan(store: BaseStore, thread: str, seeds: list[str]) -> None:
+    await store.aput((PLAN, thread), "seeds", {"seeds": seeds}, index=False)
+
+
+async def read_plan(store: BaseStore | None, thread: str) -> list[str]:
+    item = await require_store(store).aget((PLAN, thread), "seeds")
+    if item is None:
+        raise ValueError(f"no seed plan in the store for thread {thread!r}")
+    return list(item.value["seeds"])
+
+
 async def _items(store: BaseStore, namespace: tuple[str, ...]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:
@@ -95,9 +108,9 @@ async def copy_records(
 ) -> int:
     """Copy a thread's records and lineages up to (stage, level) into another thread."""
     copied = 0
-    for namespace in (LEVELS, LINEAGE):
+    for namespace in (LEVELS, LINEAGE, PLAN):
         for item in await _items(src, (namespace, src_thread)):
-            if _upto(item["value"], stage, level):
+            if namespace == PLAN or _upto(item["value"], stage, level):
                 await dst.aput((namespace, dst_thread), item["key"], item["value"], index=False)
                 copied += 1
     return copied

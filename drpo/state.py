@@ -98,7 +98,6 @@ class DRPOState(TypedDict, total=False):
 
     config: dict[str, Any]
     icl_base: list[ICLExample]
-    seed_order: list[str]
     # the current stage's search
     stage: Stage
     tracks: dict[str, Track]

@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from drpo.budget import is_budget_stop, read_usage
-from drpo.records import read_levels
+from drpo.records import read_levels, read_plan
 from drpo.state import LevelRecord
 
 # where a level's closing checkpoint stands: the level's final state (after any review)
@@ -119,9 +119,16 @@ async def summarize_run(
         "usage": read_usage(run_dir),  # model calls made, cache hits, tokens per role
         "provider_errors": meta.get("provider_errors", {}),
         "forked_from": meta.get("forked_from"),
-        "seed_order": values.get("seed_order", []),
+        "seed_order": await _seeds(g.store, run_id),
         "records": {"system_prompt": prompt_records, "icl": records.get("icl", [])},
     }
+
+
+async def _seeds(store: Any, run_id: str) -> list[str]:
+    try:
+        return await read_plan(store, run_id)
+    except ValueError:  # not started yet
+        return []
 
 
 def meta_of(path: Any) -> dict[str, Any]:
@@ -138,4 +145,4 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
             return [strip(v) for v in value]
         return value
 
-    return {k: strip(v) for k, v in result.items()}
+    return dict(strip(result))

@@ -7,6 +7,9 @@
   drpo-basic-prompt   the basic prompt + the pack's K retrieved ICL examples (Table 3 ablation)
   upstream[:NAME]     an upstream optimized prompt (default mistral-7b-v0.1) + K=2 retrieved
                       from the upstream optimized ICL examples (transfer, Table 2)
+  drpo:NAME           the pack given as --ablation NAME=PACK (e.g. from a run with
+                      --prompt-reward static or --icl-reward static)
+  table5              drpo and every --ablation pack: the rows of Table 5
 Any retrieval method takes `@K=n` (e.g. `drpo@K=3`); the K sweep (Fig. 4) is drpo@K=0..5.
 """
 
@@ -84,7 +87,21 @@ def _with_k(method: Method, k: int | None) -> Method:
     return {**method, "name": f"{method['name']}@K={k}", "K": k}
 
 
-def resolve(name: str, pack: dict[str, Any] | None, pack_path: str | None = None) -> Method:
+def rewards_of(pack: dict[str, Any]) -> str:
+    """How a pack's run rewarded each stage (Table 5's rows differ only in this)."""
+    config = pack.get("config") or {}
+    run = config.get("reward", "dynamic")
+    icl = (config.get("icl") or {}).get("reward") or run
+    prompt = (config.get("system_prompt") or {}).get("reward") or run
+    return f"system prompt: {prompt} rewards, ICL: {icl} rewards"
+
+
+def resolve(
+    name: str,
+    pack: dict[str, Any] | None,
+    pack_path: str | None = None,
+    ablations: dict[str, tuple[dict[str, Any], str]] | None = None,
+) -> Method:
     match = _NAME.match(name.strip())
     if not match:
         raise MethodError(f"bad method name {name!r}")
@@ -111,6 +128,15 @@ def resolve(name: str, pack: dict[str, Any] | None, pack_path: str | None = None
             embedding_model=DEFAULT_EMBEDDING_MODEL,
             source=f"data/urial/{arg or 'inst_1k_v4'}.txt",
         )
+    elif kind == "drpo" and arg:
+        if arg not in (ablations or {}):
+            raise MethodError(f"method {name!r} needs --ablation {arg}=PACK.json")
+        named, path = (ablations or {})[arg]
+        method = {
+            **resolve("drpo", named, path),
+            "name": f"drpo:{arg}",
+            "source": f"pack {path} ({rewards_of(named)})",
+        }
     elif kind in PACK_METHODS and not arg:
         if pack is None:
             raise MethodError(f"method {kind!r} needs --pack PACK.json (from `drpo export`)")
@@ -147,9 +173,16 @@ def resolve(name: str, pack: dict[str, Any] | None, pack_path: str | None = None
 
 
 def resolve_all(
-    names: list[str], pack: dict[str, Any] | None, sweep: list[int], pack_path: str | None = None
+    names: list[str],
+    pack: dict[str, Any] | None,
+    sweep: list[int],
+    pack_path: str | None = None,
+    ablations: dict[str, tuple[dict[str, Any], str]] | None = None,
 ) -> list[Method]:
-    methods = [resolve(n, pack, pack_path) for n in names]
+    expanded: list[str] = []
+    for n in names:  # table5: the full method and each ablation pack
+        expanded += ["drpo", *(f"drpo:{a}" for a in ablations or {})] if n == "table5" else [n]
+    methods = [resolve(n, pack, pack_path, ablations) for n in expanded]
     methods += [resolve(f"drpo@K={k}", pack, pack_path) for k in sweep]
     seen: set[str] = set()
     unique = []

@@ -20,14 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from drpo.config import Context
 from drpo.state import DRPOInput, DRPOState
 from graph.policies import LLM_RETRY
-from graph.routes import (
-    after_judge,
-    after_level,
-    next_level,
-    send_scoring,
-    send_selections,
-    send_transitions,
-)
+from graph.routes import after_judge, after_level, next_level, send_scoring, send_transitions
 from nodes.begin_stage import begin_stage
 from nodes.drop_duplicates import drop_duplicates
 from nodes.finish_stage import finish_stage
@@ -57,7 +50,6 @@ builder.add_node("prepare_validation", prepare_validation)
 builder.add_node("choose_prompt", choose_prompt)
 
 builder.add_edge(START, "load_data")
-builder.add_conditional_edges("load_data", send_selections, ["select_aspects", "begin_stage"])
 builder.add_edge("select_aspects", "begin_stage")
 builder.add_edge("begin_stage", "prepare_level")
 builder.add_conditional_edges(

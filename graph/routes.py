@@ -8,31 +8,11 @@ from langgraph.runtime import get_runtime
 from langgraph.types import Send
 
 from drpo.config import Context, RunConfig
-from drpo.plan import planned_queries, stage_params
+from drpo.plan import stage_params
 from drpo.state import DRPOState
-from nodes.tasks import GenerateTask, JudgeTask, SelectTask, TransitionTask
+from nodes.tasks import GenerateTask, JudgeTask, TransitionTask
 
 Scoring = list[Send] | Literal["prune_beam"]
-
-
-def send_selections(state: DRPOState) -> list[Send] | Literal["begin_stage"]:
-    """Every query the run will score, selected up front and side by side (dynamic reward)."""
-    config = RunConfig.model_validate(state["config"])
-    planned = planned_queries(config, state.get("icl_base", []), state["seed_order"])
-    queries = [
-        q
-        for stage, qs in planned.items()
-        if config.stage_reward(stage) == "dynamic" and (stage != "icl" or state["stage"] == "icl")
-        for q in qs
-    ]
-    sends = [
-        Send(
-            "select_aspects",
-            SelectTask(query=q, config=state["config"]),
-        )
-        for q in dict.fromkeys(queries)
-    ]
-    return sends or "begin_stage"
 
 
 def send_scoring(state: DRPOState) -> Scoring:

@@ -43,6 +43,7 @@ async def begin_stage(state: DRPOState) -> dict[str, Any]:
         for name, track in sorted(tracks.items())
     ]
     return {
+        "icl_base": [],  # the tracks hold what stage 1 needs; checkpoints stay small
         "tracks": tracks,
         "level": 0,
         "frontier": roots,

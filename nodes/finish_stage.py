@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from drpo.config import RunConfig
+from drpo.config import Context, RunConfig
 from drpo.plan import validation_count
+from drpo.records import read_plan, thread_of
 from drpo.state import DRPOState
 
 NO_VALIDATION = (
@@ -22,7 +24,7 @@ NO_VALIDATION = (
 
 
 async def finish_stage(
-    state: DRPOState,
+    state: DRPOState, runtime: Runtime[Context]
 ) -> Command[Literal["begin_stage", "prepare_validation", "__end__"]]:
     config = RunConfig.model_validate(state["config"])
     if state["stage"] == "icl":
@@ -47,12 +49,13 @@ async def finish_stage(
             },
             goto="begin_stage",
         )
-    if validation_count(config, len(state["seed_order"])) > 0:
+    seeds = len(await read_plan(runtime.store, thread_of(runtime)))
+    if validation_count(config, seeds) > 0:
         return Command(goto="prepare_validation")
     top = state["beam"]["system_prompt"][0]
     notes = list(state.get("notes", []))
     if config.system_prompt.select == "validation":
-        used = min(len(state["seed_order"]), (config.search_stage().D + 1) * config.system_prompt.B)
+        used = min(seeds, (config.search_stage().D + 1) * config.system_prompt.B)
         notes.append(NO_VALIDATION.format(used=used))
     update = {"best_system_prompt": top["candidate"]["text"], "best_reward": top["reward"]}
     return Command(update={**update, "notes": notes}, goto="__end__")

@@ -1,19 +1,25 @@
-"""load_data: validate the run config, load I_base and X and record the shuffled seed order.
-Given optimized ICL examples (--icl-from), stage 1 is skipped."""
+"""load_data: validate the run config, load I_base and X, record the shuffled seed order (once,
+in the store: ``drpo.records``) and send every query the run will score to select_aspects, side
+by side, up front. Given optimized ICL examples (--icl-from), stage 1 is skipped."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
 
 from drpo.config import Context, RunConfig
 from drpo.data import load_icl, load_seeds, shuffled
-from drpo.plan import validation_count
+from drpo.plan import planned_queries, validation_count
+from drpo.records import require_store, thread_of, write_plan
 from drpo.state import DRPOInput
+from nodes.tasks import SelectTask
 
 
-async def load_data(state: DRPOInput, runtime: Runtime[Context]) -> dict[str, Any]:
+async def load_data(
+    state: DRPOInput, runtime: Runtime[Context]
+) -> Command[Literal["select_aspects", "begin_stage"]]:
     config = RunConfig.model_validate(state.get("config") or {})
     icl = load_icl(config.icl_path)[: config.icl.n]
     given = state.get("icl_examples")
@@ -23,13 +29,21 @@ async def load_data(state: DRPOInput, runtime: Runtime[Context]) -> dict[str, An
     stage2 = config.system_prompt
     seeds = shuffled(load_seeds(config.seed_dir), stage2.shuffle_seed, stage2.seeds)
     validation_count(config, len(seeds))  # an explicit --validation N the seeds cannot serve
-    out: dict[str, Any] = {
+    await write_plan(require_store(runtime.store), thread_of(runtime), seeds)
+    update: dict[str, Any] = {
         "config": config.model_dump(),
         "icl_base": icl,
-        "seed_order": seeds,
         "stage": "icl",
         "notes": [],
     }
     if given is not None:  # --icl-from: reuse an optimized ICL set
-        out.update(stage="system_prompt", icl_base=[], icl_examples=list(given))
-    return out
+        update.update(stage="system_prompt", icl_base=[], icl_examples=list(given))
+    planned = planned_queries(config, update["icl_base"], seeds)
+    queries = [
+        q for stage, qs in planned.items() if config.stage_reward(stage) == "dynamic" for q in qs
+    ]
+    sends = [
+        Send("select_aspects", SelectTask(query=q, config=update["config"]))
+        for q in dict.fromkeys(queries)
+    ]
+    return Command(update=update, goto=sends or "begin_stage")

@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from drpo.config import Context, RunConfig
 from drpo.plan import level_queries
 from drpo.prompting import ICLExample
+from drpo.records import read_plan, thread_of
 from drpo.state import DRPOState
 from nodes.select_aspects import lookup_aspects
 from retrieval import aretrieve
@@ -42,7 +43,8 @@ async def prepare_level(state: DRPOState, runtime: Runtime[Context]) -> dict[str
         )
         context: dict[str, list[ICLExample]] = {}
     else:
-        queries = level_queries(config, state["seed_order"], state["level"])
+        seeds = await read_plan(runtime.store, thread_of(runtime))
+        queries = level_queries(config, seeds, state["level"])
         context = await retrieve_context(
             state["icl_examples"], queries, config.system_prompt.K, runtime
         )

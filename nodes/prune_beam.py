@@ -72,7 +72,8 @@ async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, A
         ranked = rank(by_track.get(track, []), config.seed)
         if ranked:
             beam[track] = ranked[:width]
-            if track not in best or ranked[0]["reward"] > best[track]["reward"]:
+            better = track not in best or ranked[0]["reward"] > best[track]["reward"]
+            if stage == "icl" and better:
                 best[track] = ranked[0]
         stop = stage == "icl" and config.icl.stop_at_max and track not in done
         if stop and track in best and all_max(best[track]):

@@ -18,7 +18,7 @@ from langgraph.types import Overwrite
 
 from drpo.config import Context, RunConfig
 from drpo.plan import validation_queries
-from drpo.records import read_levels, require_store, thread_of
+from drpo.records import read_levels, read_plan, require_store, thread_of
 from drpo.state import Candidate, DRPOState
 from drpo.stats import mean_ci
 from nodes.begin_stage import root_id
@@ -34,7 +34,7 @@ def _norm(text: str) -> str:
 
 async def prepare_validation(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
     config = RunConfig.model_validate(state["config"])
-    queries = validation_queries(config, state["seed_order"])
+    queries = validation_queries(config, await read_plan(runtime.store, thread_of(runtime)))
     initial: Candidate = {
         "id": root_id(TRACK),
         "track": TRACK,

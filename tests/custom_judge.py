@@ -15,3 +15,9 @@ async def length_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
         "scores": {a: {"rationale": "length", "score": score} for a in task["aspects"]["aspects"]},
         "calls": 0,
     }
+
+
+async def perfect_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
+    """Every aspect scores 5 (stage 1 stops each track at once)."""
+    aspects = task["aspects"]["aspects"]
+    return {"scores": {a: {"rationale": "perfect", "score": 5.0} for a in aspects}, "calls": 0}

@@ -105,12 +105,12 @@ class FakeChatModel(BaseChatModel):
             field = (
                 "new_system_prompt" if spec["name"] == "PromptTransitionReply" else "new_response"
             )
-            current = _current(text)
-            reply = {
-                "analysis": "fake",
-                "thought": "fake",
-                field: f"{current}\n- Tip {h % 100000:05d}.",
-            }
+            # a rewrite keeps the first line and the last 3 tips, then adds one: prompts stay
+            # bounded, as a real optimizer's rewrites do (and checkpoints can be compared by D)
+            lines = _current(text).splitlines()
+            kept = "\n".join(lines[:1] + lines[1:][-3:])
+            new = f"{kept}\n- Tip {h % 100000:05d}."
+            reply = {"analysis": "fake", "thought": "fake", field: new}
         else:
             return kind, key, f"Fake answer {h % 100000:05d}."
         return kind, key, json.dumps(reply)
