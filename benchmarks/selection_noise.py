@@ -258,7 +258,8 @@ def main() -> None:
         d = t["paired_gain_minus_last_beam"]
         print(
             f"  {t['world']} B={t['B']} {t['select']}: P(worse) <= 0.05 {t['p_worse_le_0.05']}, "
-            f"gain >= last-beam {t['gain_ge_last_beam']} (paired {d['mean']:+.3f} ± {d['ci95']:.3f})"
+            f"gain >= last-beam {t['gain_ge_last_beam']} "
+            f"(paired {d['mean']:+.3f} ± {d['ci95']:.3f})"
         )
     plot(cells, RESULTS / "selection_noise.png")
     write_result(
