@@ -1,7 +1,8 @@
-"""Run the benchmarks: ``python -m benchmarks [NAME ...]`` (default: all five, in order).
+"""Run the benchmarks: ``python -m benchmarks [NAME ...]`` (default: all six, in order).
 
 Each prints its figures and writes ``benchmarks/results/NAME.json``. ``embedded`` runs the real
-local model and the README demo (minutes on 2 cores); the others use the fake model.
+local model and the README demo (minutes on 2 cores); ``selection_noise`` the simulated world
+of drpo/models/sim.py; the others the fake model.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("speedup", "overhead", "resume_waste", "retrieval", "embedded")
+NAMES = ("speedup", "overhead", "resume_waste", "retrieval", "embedded", "selection_noise")
 
 
 def main(argv: list[str]) -> int:

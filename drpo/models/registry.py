@@ -9,6 +9,7 @@ Grammar (see README "Model specs"):
                              key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY"
   hf:PATH_OR_ID              a local Hugging Face model via langchain-huggingface
   fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log)
+  sim:world=W[,noise=S,seed=N]  simulated world with known prompt quality (drpo/models/sim.py)
 Keys are read from the environment when the model is built; a spec never holds a secret.
 """
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 
 from drpo.models.structured import structured_via_json_schema
 
-Provider = Literal["local", "openai", "openai-compatible", "hf", "fake"]
+Provider = Literal["local", "openai", "openai-compatible", "hf", "fake", "sim"]
 LOCAL_MODELS = ("smollm2", "gemma3-270m")
 
 
@@ -54,6 +55,8 @@ def parse_spec(spec: str) -> ModelSpec:
                 raise SpecError(f"bad fake option {item!r} in {spec!r}")
             options[key] = value
         return ModelSpec(provider="fake", options=options)
+    if provider == "sim":
+        return ModelSpec(provider="sim", options=_sim_options(spec, rest))
     if provider == "openai" and rest:
         return ModelSpec(provider="openai", model=rest)
     if provider == "openai-compatible":
@@ -65,8 +68,24 @@ def parse_spec(spec: str) -> ModelSpec:
         return ModelSpec(provider="hf", model=rest)
     raise SpecError(
         f"unknown model spec {spec!r}; expected local[:smollm2|:gemma3-270m], openai:MODEL, "
-        "openai-compatible:MODEL@URL, hf:PATH_OR_ID or fake[:k=v,...]"
+        "openai-compatible:MODEL@URL, hf:PATH_OR_ID, fake[:k=v,...] or sim:world=W[,k=v,...]"
     )
+
+
+def _sim_options(spec: str, rest: str) -> dict[str, str]:
+    from drpo.models.sim import WORLDS
+
+    options = dict(item.partition("=")[::2] for item in filter(None, rest.split(",")))
+    try:
+        ok = options.get("world") in WORLDS and float(options.get("noise", 0)) >= 0
+        int(options.get("seed", 0))
+    except ValueError:
+        ok = False
+    if not ok or set(options) - {"world", "noise", "seed"}:
+        raise SpecError(
+            f"bad sim spec {spec!r}; expected sim:world={'|'.join(WORLDS)}[,noise=S>=0][,seed=N]"
+        )
+    return options
 
 
 _MODELS: dict[str, BaseChatModel] = {}
@@ -93,6 +112,14 @@ def _build(spec: ModelSpec) -> BaseChatModel:
             latency_ms=float(opts.get("latency_ms", 0)),
             malformed_rate=float(opts.get("malformed_rate", 0)),
             log=opts.get("log"),
+        )
+    if spec.provider == "sim":
+        from drpo.models.sim import NOISE, SimChatModel
+
+        return SimChatModel(
+            world=spec.options["world"],
+            noise=float(spec.options.get("noise", NOISE)),
+            world_seed=int(spec.options.get("seed", 0)),
         )
     if spec.provider == "local":
         from drpo.models.llamacpp import ChatLlamaCpp, gemma3_path, smollm2_path
