@@ -3,10 +3,9 @@
 Runs the real graph (``Run.create`` + ``execute``) with every role played by the simulated world
 of drpo/models/sim.py: each prompt the optimizer writes has a hidden true quality, the judge
 reports it as noisy integer scores. Per world (improve, degrade), per B (1, 3) and per selection
-(last-beam, validation), SEEDS runs; the two selections of one seed and B run the same search
-(same world seed, run seed and queries) and differ only in how P* is chosen. A third row,
-"validation+gate", is computed post hoc from the validation runs: keep the initial prompt
-unless the run found the chosen one significantly better (paired 95% CI above 0). Per cell:
+(last-beam; validation with the default gate: P* must beat P significantly; validation-mean:
+the highest validation mean, no gate), SEEDS runs; the selections of one seed and B run the same
+search (same world seed, run seed and queries) and differ only in how P* is chosen. Per cell:
 P(P* truly worse than the initial prompt P), mean true gain q(P*) - q(P), regret = q(best prompt
 written in the run, P included) - q(P*). Writes benchmarks/results/selection_noise.{json,png}.
 """
@@ -41,11 +40,10 @@ TRACE_FIGURES = {
         "one_prompt_over_queries_reward_sd": 0.38,
     },
 }
-SEEDS = int(os.environ.get("SELECTION_NOISE_SEEDS", "50"))
+SEEDS = int(os.environ.get("SELECTION_NOISE_SEEDS", "40"))
 BS = (1, 3)
-SELECTS = ("last-beam", "validation")
-GATED = "validation+gate"  # post hoc: the chosen prompt only if significantly better than P
-REPORTED = (*SELECTS, GATED)
+SELECTS = ("last-beam", "validation", "validation-mean")
+REPORTED = SELECTS
 W, M, D, VALIDATION = 2, 2, 4, 8
 
 
@@ -62,7 +60,8 @@ def run_config(seed: int, B: int, select: str) -> dict[str, Any]:
         "seeds": (D + 1) * B + VALIDATION, "shuffle_seed": seed,
     }  # fmt: skip
     if has_validation():
-        sp |= {"select": select, "validation": VALIDATION}
+        gate = "none" if select == "validation-mean" else "significant"
+        sp |= {"select": select.removesuffix("-mean"), "validation": VALIDATION, "gate": gate}
     return {"icl": {"n": 2, "W": 1, "M": 1, "D": 1}, "system_prompt": sp, "seed": seed}
 
 
@@ -105,13 +104,6 @@ async def one_run(root: Path, world: str, seed: int, B: int, select: str) -> dic
         "search": sorted(set(written)),
         "wall_s": round(wall, 3),
     }  # fmt: skip
-
-
-def gated(row: dict[str, Any]) -> dict[str, Any]:
-    """A validation run's row as if P* were kept only when significantly better than P."""
-    if row["significant"]:
-        return {**row, "select": GATED}
-    return {**row, "select": GATED, "q_chosen": row["q_initial"], "chosen_is_initial": True}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
@@ -157,7 +149,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
                     by[select] = part
                     cells.append({"world": world, "B": B, "select": select, **cell_stats(part)})
             stats = {c["select"]: c for c in cells if (c["world"], c["B"]) == (world, B)}
-            for select in (s for s in (SELECTS[1], GATED) if s in by and "last-beam" in by):
+            for select in (s for s in SELECTS[1:] if s in by and "last-beam" in by):
                 pairs = [
                     (v["q_chosen"] - lb["q_chosen"], v["search"] == lb["search"])
                     for v, lb in zip(by[select], by["last-beam"], strict=True)
@@ -244,7 +236,7 @@ async def measure() -> list[dict[str, Any]]:
                 for select in selects:
                     for seed in range(SEEDS):
                         row = await one_run(Path(tmp), world, seed, B, select)
-                        rows += [row, gated(row)] if select == "validation" else [row]
+                        rows.append(row)
                     print(f"  {world} B={B} {select}: {SEEDS} runs", flush=True)
     return rows
 

@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         "--select", choices=["validation", "last-beam"], help="how P* is chosen (validation)"
     )
     opt.add_argument("--validation", type=int, help="validation queries (default: up to 8 left)")
+    opt.add_argument(
+        "--gate", choices=["significant", "none"], help="validation: P* must beat P significantly"
+    )
     opt.add_argument("--icl-from", help="reuse the optimized ICL set of a run id or pack file")
     opt.add_argument("--search", choices=["beam", "greedy", "mc"], help="stage-2 search")
     opt.add_argument("--seed", type=int, help="run seed (optimizer sampling)")
@@ -145,6 +148,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         ("seeds", "seeds"),
         ("select", "select"),
         ("validation", "validation"),
+        ("gate", "gate"),
         ("prompt_reward", "reward"),
     ):
         if getattr(args, flag) is not None:

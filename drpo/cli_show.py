@@ -51,6 +51,9 @@ def print_validation(result: dict[str, Any]) -> None:
     print(f"  chosen ({v['chosen']['source']}): {_ci(v['chosen'])}")
     print(f"  paired difference chosen - initial: {_ci(v['difference'])}")
     if v["chosen"]["id"] == v["initial"]["id"]:
-        print("  no candidate scored higher than the initial prompt: P* is the initial prompt")
+        print(
+            "  no candidate was significantly better than the initial prompt: P* is the initial"
+            " prompt" if v.get("gate") == "significant" else "  P* is the initial prompt"
+        )
     elif not v["significant"]:
         print("  the chosen prompt is NOT significantly better than the initial one")

@@ -51,6 +51,11 @@ class PromptStageConfig(StageConfig):
         ge=1,
         description="validation queries (default: up to 8 of the seeds the levels leave)",
     )
+    gate: Literal["significant", "none"] = Field(
+        default="significant",
+        description="validation: P* must beat the initial prompt significantly (paired, "
+        "one-sided 5%), else the initial prompt stays; none: the highest mean wins",
+    )
     reward: Literal["dynamic", "static"] | None = Field(
         default=None, description="this stage's reward (None: the run's `reward`)"
     )

@@ -16,6 +16,23 @@ _T975 = (
 )  # fmt: skip
 
 
+# one-sided 95% quantiles of Student's t for 1..30 degrees of freedom
+_T95 = (
+    6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
+    1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
+    1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
+)  # fmt: skip
+
+
+def better(diffs: Sequence[float]) -> bool:
+    """Whether paired differences are significantly above 0 (one-sided t test at 5%)."""
+    if len(diffs) < 2:
+        return False
+    sd = stdev(diffs)
+    q = _T95[len(diffs) - 2] if len(diffs) - 1 <= len(_T95) else 1.645
+    return fmean(diffs) - q * sd / math.sqrt(len(diffs)) > 0 if sd > 0 else fmean(diffs) > 0
+
+
 def t975(df: int) -> float:
     return _T975[df - 1] if df <= len(_T975) else 1.96
 

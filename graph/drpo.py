@@ -15,6 +15,8 @@ store; ``graph`` (no checkpointer) is what ``langgraph dev`` serves.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from langgraph.graph import END, START, StateGraph
 
 from drpo.config import Context
@@ -36,7 +38,9 @@ from nodes.validate import choose_prompt, prepare_validation
 
 builder = StateGraph(DRPOState, input_schema=DRPOInput, context_schema=Context)
 builder.add_node("load_data", load_data)
-builder.add_node("select_aspects", select_aspects, retry_policy=LLM_RETRY)  # type: ignore[call-overload]  # Send task payload
+builder.add_node(
+    "select_aspects", cast(Any, select_aspects), retry_policy=LLM_RETRY
+)  # Send task payload
 builder.add_node("begin_stage", begin_stage)
 builder.add_node("prepare_level", prepare_level)
 builder.add_node("transition", transition, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload

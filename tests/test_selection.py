@@ -36,8 +36,11 @@ def test_validation_selects_on_held_out_queries(
     assert {f"level:{k}" for k in range(4)} <= set(sources)
     # the initial prompt and level 0's best are one text, scored once
     assert v["candidates"][0]["sources"] == ["initial", "level:0"]
-    assert v["chosen"]["mean"] == max(c["mean"] for c in v["candidates"])
+    # the gate: P* beats the initial prompt significantly (one-sided paired t test), or is it
+    assert v["gate"] == "significant"
     assert v["chosen"]["mean"] >= v["initial"]["mean"]
+    if v["chosen"]["id"] != v["initial"]["id"]:
+        assert v["significant"] and v["difference"]["mean"] > 0
     for c in v["candidates"]:
         low, high = c["ci95"]
         assert low <= c["mean"] <= high and len(c["rewards"]) == 6
@@ -45,6 +48,13 @@ def test_validation_selects_on_held_out_queries(
     assert result["best_system_prompt"] == v["chosen"]["text"]
     assert result["best_reward"] == v["chosen"]["mean"]
     assert "validation on 6 held-out queries" in out and "initial prompt:" in out
+    # without the gate, the highest mean wins (the same search: same candidates and scores)
+    assert _optimize(runs, "m", tmp_path / "m.jsonl", "--seeds", "12", "--validation", "6",
+                     "--gate", "none") == 0  # fmt: skip
+    plain = show(runs, "m")["validation"]
+    assert plain["candidates"] == v["candidates"]
+    assert plain["chosen"]["mean"] == max(c["mean"] for c in v["candidates"])
+    assert plain["chosen"]["mean"] > v["initial"]["mean"]
 
 
 def test_without_leftover_seeds_validation_falls_back_to_last_beam(
@@ -183,3 +193,14 @@ def test_table5_rows_are_eval_methods(tmp_path: Path) -> None:
     assert "system prompt: dynamic rewards, ICL: static" in methods[2]["source"]
     assert methods[1]["system_prompt"] == show(runs, "ps")["best_system_prompt"]
     assert methods[2]["pool"] == show(runs, "is")["icl_examples"]
+
+
+def test_the_gate_is_a_one_sided_paired_t_test() -> None:
+    from drpo.stats import better
+
+    # mean 0.5, sd 0.5345, n = 8: t = 0.5 / (0.5345 / sqrt 8) = 2.646 > 1.895 (df 7, 5%)
+    assert better([1, 0, 1, 0, 1, 0, 1, 0])
+    # mean 0.25, sd 0.4629: t = 1.528 < 1.895
+    assert not better([1, 0, 0, 0, 1, 0, 0, 0])
+    assert not better([0.4])  # one query: no test
+    assert better([0.2, 0.2, 0.2]) and not better([0.0, 0.0, 0.0])  # no spread
