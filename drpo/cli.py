@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -24,8 +25,12 @@ from drpo.config import Context, RunConfig
 from drpo.data import DataError, load_icl, load_seeds
 from drpo.models.registry import SpecError, parse_spec
 from drpo.persistence import redact
+from drpo.provenance import describe as describe_models
+from drpo.provenance import resume_point
 from drpo.provider_errors import describe, is_provider_error
+from drpo.runlock import RunLocked
 from drpo.runner import Run, RunError, execute, summary
+from drpo.statefiles import StateFileError
 from nodes.judges import resolve_judge
 
 ROLES = ("base", "optimizer", "judge", "selector")
@@ -46,18 +51,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 class RunFailed(RuntimeError):
-    def __init__(self, run: Run, cause: BaseException) -> None:
+    def __init__(self, run: Run, cause: BaseException, unreadable: str | None = None) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.run = run
+        self.unreadable = unreadable  # why the saved state cannot be read back (no resume)
 
 
 async def _execute(run: Run, resume: bool) -> dict[str, Any]:
     try:
         return await execute(run, resume=resume)
-    except BudgetReached:
+    except (BudgetReached, StateFileError, RunLocked):
         raise
     except (Exception, asyncio.CancelledError) as exc:
-        raise RunFailed(run, exc) from exc
+        raise RunFailed(run, exc, await unreadable(run)) from exc
+
+
+async def unreadable(run: Run) -> str | None:
+    """Why the run's saved state cannot be read back (then `resume` cannot succeed), or None."""
+    try:
+        async with run.reader().graph() as g:
+            await g.aget_state(run.thread)
+    except Exception as exc:  # any failure to read it back: say so instead of "resume"
+        return " ".join(str(exc).split())[:300] or type(exc).__name__
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,9 +106,12 @@ def _parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name)
         sp.add_argument("run_id")
         if name == "resume":
-            sp.add_argument("--models", help="replace every role's model spec")
+            sp.add_argument("--models", help="replace every role's model spec (not when finished)")
             for role in ROLES:
                 sp.add_argument(f"--{role}", help=f"replace the {role} model spec")
+            sp.add_argument(
+                "--wait", action="store_true", help="wait while another process writes the run"
+            )
         if name == "show":
             sp.add_argument("--json", action="store_true")
         if name == "export":
@@ -120,7 +139,12 @@ def _config(args: argparse.Namespace) -> RunConfig:
             raise UsageError(f"--config {args.config}: {exc}") from exc
         if not isinstance(data, dict):
             raise UsageError(f"--config {args.config}: expected a JSON object (a RunConfig)")
-    icl, sp = data.setdefault("icl", {}), data.setdefault("system_prompt", {})
+    where = f" (--config {args.config})" if args.config else ""
+    for name in ("icl", "system_prompt", "sampling"):
+        if not isinstance(data.setdefault(name, {}), dict):
+            kind = type(data[name]).__name__ if data[name] is not None else "null"
+            raise UsageError(f"invalid config: {name}: expected an object, got {kind}{where}")
+    icl, sp = data["icl"], data["system_prompt"]
     for flag, key in (
         ("W", "W"),
         ("M", "M"),
@@ -140,7 +164,10 @@ def _config(args: argparse.Namespace) -> RunConfig:
         data["search"] = args.search
     if args.seed is not None:
         data["seed"] = args.seed
-    config = RunConfig.model_validate(data)
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_one_line(exc) + where) from None
     load_seeds(config.seed_dir)  # a bad or empty seed set fails here, before a run exists
     pool = len(load_icl(config.icl_path)[: config.icl.n])
     if pool < config.system_prompt.K:
@@ -191,6 +218,10 @@ def _print_summary(result: dict[str, Any], as_json: bool) -> None:
         )
     print("LLM calls per role: " + ", ".join(f"{k} {v}" for k, v in result["calls"].items()))
     print_usage(result)  # model calls actually made, cache hits and tokens
+    history = result.get("model_history") or {}
+    if any(len(rows) > 1 for rows in history.values()):
+        print("models switched during the run:")
+        print("\n".join(describe_models(history)))
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -204,35 +235,72 @@ async def _main(args: argparse.Namespace) -> int:
             print(dry_run(config))
             return 0
         run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"), args.checkpointer)
-        if run.checkpointer and not run.exists() and await run.has_checkpoints():
-            raise RunError(f"run {run.id!r} already exists in {redact(run.checkpointer)}")
-        run.create(config, context)
-        print(
-            f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir {run_dir})",
-            file=sys.stderr,
-        )
-        _print_summary(await _execute(run, resume=False), as_json=False)
+        if run.exists() or (run.checkpointer and await run.has_checkpoints()):
+            where = redact(run.checkpointer) if run.checkpointer else run.root
+            raise RunError(f"run {run.id!r} already exists in {where}; use `drpo resume {run.id}`")
+        run.check_files(context.llm_cache)  # shared store and call cache, before any write
+        async with run.writer():
+            run.create(config, context)
+            print(
+                f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir "
+                f"{run_dir})",
+                file=sys.stderr,
+            )
+            result = await _execute(run, resume=False)
+        _print_summary(result, as_json=False)
         return 0
-    run = Run(run_dir, args.run_id, args.checkpointer)
+    run = Run(run_dir, args.run_id, args.checkpointer, read_only=args.command != "resume")
+    run.load()  # no run, or a damaged run.json: one line, before anything else
     if args.command == "resume":
-        _, context = run.load()
-        overrides = {f"{role}_model": getattr(args, role) or args.models for role in ROLES}
-        for key, spec in overrides.items():
-            if spec:
-                parse_spec(spec)
-                setattr(context, key, spec)
-        apply_flags(args, context)
-        run.save_context(context)
-        _print_summary(await _execute(run, resume=True), as_json=False)
+        _print_summary(await _resume(run, args), as_json=False)
     elif args.command == "show":
-        run.load()
-        _print_summary(await summary(run), as_json=args.json)
+        result = await summary(run)
+        result["model_history"] = run.model_history()
+        _print_summary(result, as_json=args.json)
     else:
         from drpo.pack import export_pack
 
         pack = await export_pack(run, args.output)
         print(f"wrote {args.output} (K={pack['K']}, {len(pack['icl_examples'])} ICL examples)")
     return 0
+
+
+async def _resume(run: Run, args: argparse.Namespace) -> dict[str, Any]:
+    """Continue a run under its lock; model switches go into its history, a finished run's
+    models are never rewritten."""
+    overrides = {role: getattr(args, role) or args.models for role in ROLES}
+    for role, spec in overrides.items():
+        if spec:
+            try:
+                parse_spec(spec)
+            except SpecError as exc:
+                raise UsageError(f"--{role}: {exc}") from exc
+    async with run.writer(wait=args.wait):
+        _, context = run.load()
+        state = await summary(run.reader())
+        changed = {
+            role: spec
+            for role, spec in overrides.items()
+            if spec and spec != getattr(context, f"{role}_model")
+        }
+        if state["status"] == "finished":
+            if changed:
+                role = next(iter(changed))
+                raise RunError(
+                    f"run {run.id!r} has finished; --{role} would rewrite the models it was made "
+                    "with (its results and pack name them): start a new run instead"
+                )
+            print(f"run {run.id} has already finished", file=sys.stderr)
+            state["model_history"] = run.model_history()
+            return state
+        for role, spec in changed.items():
+            setattr(context, f"{role}_model", spec)
+        apply_flags(args, context)
+        run.check_files(context.llm_cache)  # before run.json is rewritten
+        run.save_context(context, resume_point(state) if changed else None)
+        result = await _execute(run, resume=True)
+    result["model_history"] = run.model_history()
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,13 +312,18 @@ def main(argv: list[str] | None = None) -> int:
         reason = str(cause) if isinstance(cause, DRPOCallError) else str(exc)
         if cause is not None and is_provider_error(cause):
             reason = describe(cause)  # e.g. "HTTP 401 from http://...: invalid api key"
-        print(
-            f"drpo: run failed: {' '.join(reason.split())[:600]}\n"
-            f"The run is saved; continue it with: drpo resume {exc.run.id} "
-            f"--run-dir {exc.run.root}",
-            file=sys.stderr,
+        advice = (
+            f"The run's saved state cannot be read back ({exc.unreadable}); resuming cannot "
+            "succeed until that is fixed."
+            if exc.unreadable
+            else f"The run is saved; continue it with: drpo resume {exc.run.id} "
+            f"--run-dir {exc.run.root}"
         )
+        print(f"drpo: run failed: {' '.join(reason.split())[:600]}\n{advice}", file=sys.stderr)
         return 1
+    except (StateFileError, sqlite3.DatabaseError) as exc:
+        print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     except BudgetReached as exc:
         print(f"drpo: {exc}", file=sys.stderr)
         return EXIT_BUDGET
@@ -262,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

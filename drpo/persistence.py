@@ -47,19 +47,34 @@ def redact(url: str) -> str:
 
 @asynccontextmanager
 async def open_persistence(
-    run_dir: Path, root: Path, url: str | None
-) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore]]:
-    """(checkpointer, store) for a run: SQLite in RUN_DIR, or PostgreSQL when a URL is given."""
+    run_dir: Path, root: Path, url: str | None, read_only: bool = False
+) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore | None]]:
+    """(checkpointer, store) for a run: SQLite in RUN_DIR, or PostgreSQL when a URL is given.
+    ``read_only``: no store, and a checkpointer that writes nothing (show, export)."""
     if is_postgres(url):
-        async with _postgres(str(url)) as pair:
+        async with _postgres(str(url), read_only) as pair:
             yield pair
         return
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
     from langgraph.store.sqlite.aio import AsyncSqliteStore
 
+    from drpo.statefiles import read_only_uri
+
+    file = run_dir / "checkpoints.sqlite"
+    if read_only:
+        if not file.exists():  # never created: nothing to read (Run decides if that is damage)
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            yield InMemorySaver(serde=SERDE), None
+            return
+        async with aiosqlite.connect(read_only_uri(file), uri=True) as conn:
+            saver = AsyncSqliteSaver(conn, serde=SERDE)
+            await saver.setup()  # creates nothing on an existing database opened read-only
+            yield saver, None
+        return
     async with (
-        aiosqlite.connect(str(run_dir / "checkpoints.sqlite")) as conn,
+        aiosqlite.connect(str(file)) as conn,
         AsyncSqliteStore.from_conn_string(str(root / "store.sqlite")) as store,
     ):
         saver = AsyncSqliteSaver(conn, serde=SERDE)
@@ -69,21 +84,30 @@ async def open_persistence(
 
 
 @asynccontextmanager
-async def _postgres(url: str) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore]]:
+async def _postgres(
+    url: str, read_only: bool = False
+) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore | None]]:
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg import AsyncConnection, OperationalError
     from psycopg.rows import DictRow, dict_row
 
+    # read-only: every transaction of the session is READ ONLY, so nothing can be written
+    options = "-c default_transaction_read_only=on" if read_only else ""
+
     async def connect() -> AsyncConnection[DictRow]:
         try:
             return await AsyncConnection.connect(
-                url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+                url, autocommit=True, prepare_threshold=0, row_factory=dict_row, options=options
             )
         except OperationalError as exc:
             reason = " ".join(str(exc).split())[:200]
             raise PersistenceError(f"cannot connect to {redact(url)}: {reason}") from exc
 
+    if read_only:
+        async with await connect() as conn:
+            yield AsyncPostgresSaver(conn, serde=SERDE), None  # no setup: it would migrate
+        return
     async with await connect() as conn, await connect() as store_conn:
         saver = AsyncPostgresSaver(conn, serde=SERDE)
         store = AsyncPostgresStore(store_conn)

@@ -7,12 +7,11 @@ the LangGraph store shared by the runs of RUN_DIR (the aspect-selection cache li
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
@@ -20,11 +19,17 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
+from pydantic import ValidationError
 
-from drpo.budget import BudgetReached, is_budget_stop, open_session, read_usage
+from drpo import statefiles
+from drpo.budget import BudgetReached, cache_file, is_budget_stop, open_session, read_usage
 from drpo.config import Context, RunConfig
-from drpo.persistence import check_url, open_persistence, redact
+from drpo.files import create_exclusive, write_atomic
+from drpo.persistence import check_url, is_postgres, open_persistence, redact
+from drpo.provenance import history_of, initial_history, record_switches
 from drpo.provider_errors import ProviderErrors
+from drpo.runlock import hold, is_held, one_writer, writer_active
+from drpo.statefiles import StateFileError
 from graph import builder
 
 
@@ -33,7 +38,13 @@ class RunError(ValueError):
 
 
 class Run:
-    def __init__(self, run_dir: str | Path, run_id: str, checkpointer: str | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        run_id: str,
+        checkpointer: str | None = None,
+        read_only: bool = False,
+    ) -> None:
         if not run_id or "/" in run_id or run_id.startswith("."):
             raise RunError(f"invalid run id {run_id!r}")
         check_url(checkpointer)
@@ -43,6 +54,7 @@ class Run:
         # a postgresql:// URL, else SQLite in the run dir; resume reads it back from run.json
         # (without its password: libpq takes PGPASSWORD or ~/.pgpass)
         self.checkpointer = checkpointer
+        self.read_only = read_only  # show, export: the checkpointer writes nothing
 
     @property
     def meta_file(self) -> Path:
@@ -54,6 +66,26 @@ class Run:
 
     def exists(self) -> bool:
         return self.meta_file.exists()
+
+    def meta(self) -> dict[str, Any]:
+        """run.json; a missing or damaged one is an error that names it."""
+        file = self.meta_file
+        try:
+            meta = json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"no run {self.id!r} in {self.root}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateFileError(f"{file}: cannot be read ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise StateFileError(
+                f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}); the file is damaged"
+            ) from None
+        if not isinstance(meta, dict):
+            raise StateFileError(f"{file}: expected a JSON object; the file is damaged")
+        for key in ("config", "context"):
+            if not isinstance(meta.get(key), dict):
+                raise StateFileError(f"{file}: no {key!r} object; the file is damaged")
+        return meta
 
     def create(self, config: RunConfig, context: Context) -> None:
         if self.exists():
@@ -67,32 +99,68 @@ class Run:
             "config": config.model_dump(),
             "context": asdict(context),
             "checkpointer": redact(self.checkpointer) if self.checkpointer else None,
+            "model_history": initial_history(context),
         }
-        tmp = self.meta_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, self.meta_file)
+        try:  # exclusive: of two processes creating one run, one wins
+            create_exclusive(self.meta_file, json.dumps(meta, indent=2))
+        except FileExistsError:
+            raise RunError(f"run {self.id!r} already exists in {self.root}") from None
 
-    def save_context(self, context: Context) -> None:
-        """Record changed model specs (e.g. a resume with another judge)."""
-        meta = json.loads(self.meta_file.read_text())
+    def save_context(self, context: Context, start: dict[str, Any] | None = None) -> None:
+        """Record changed model specs (e.g. a resume with another judge): each switch is kept
+        in run.json's model history with the stage and level it starts from."""
+        meta = self.meta()
+        meta["model_history"] = record_switches(meta, context, start or {})
         meta["context"] = asdict(context)
-        tmp = self.meta_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, self.meta_file)
+        write_atomic(self.meta_file, json.dumps(meta, indent=2))
+
+    def model_history(self) -> dict[str, list[dict[str, Any]]]:
+        return history_of(self.meta())
 
     def load(self) -> tuple[RunConfig, Context]:
-        if not self.exists():
-            raise RunError(f"no run {self.id!r} in {self.root}")
-        meta = json.loads(self.meta_file.read_text())
-        return RunConfig.model_validate(meta["config"]), Context(**meta["context"])
+        meta = self.meta()
+        try:
+            return RunConfig.model_validate(meta["config"]), Context(**meta["context"])
+        except (ValidationError, TypeError) as exc:
+            raise StateFileError(f"{self.meta_file}: invalid config or context ({exc})") from None
+
+    def reader(self) -> Run:
+        """This run, opened read-only (its checkpointer writes nothing)."""
+        return Run(self.root, self.id, self.checkpointer, read_only=True)
+
+    def writer(self, wait: bool = False) -> AbstractAsyncContextManager[None]:
+        """Hold this run's lock (drpo/runlock.py): one writer per run."""
+        return hold(self, wait)
+
+    def _url(self) -> str | None:
+        if self.checkpointer is None and self.exists():
+            return cast(str | None, self.meta().get("checkpointer"))
+        return self.checkpointer
+
+    def check_files(self, llm_cache: str | None = "off") -> None:
+        """Checks (read-only) of the state files a writer needs; StateFileError names one that
+        is missing or damaged. ``llm_cache``: the context's cache setting."""
+        if not is_postgres(self._url()):
+            statefiles.check_checkpoints(self.dir)
+            statefiles.check_store(self.root)
+        if llm_cache != "off":
+            statefiles.check_cache(cache_file(self.root, llm_cache))
 
     @asynccontextmanager
     async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-        """The graph compiled with this run's checkpointer and the run dir's shared store."""
-        url = self.checkpointer
-        if url is None and self.exists():
-            url = json.loads(self.meta_file.read_text()).get("checkpointer")
-        async with open_persistence(self.dir, self.root, url) as (saver, store):
+        """The graph compiled with this run's checkpointer and the run dir's shared store
+        (none when read-only)."""
+        url = self._url()
+        if not self.read_only:
+            self.check_files()
+        elif not is_postgres(url) and (is_held(self.dir) or not writer_active(self.dir)):
+            statefiles.check_checkpoints(self.dir)  # not while another process writes it
+        async with (
+            statefiles.reading(self.dir, url, self.read_only),
+            open_persistence(self.dir, self.root, url, self.read_only) as (saver, store),
+        ):
+            if (await saver.aget_tuple(self.thread)) is None:
+                statefiles.no_checkpoints(self.dir, self.id, url)
             yield builder.compile(checkpointer=saver, store=store)
 
     @asynccontextmanager
@@ -102,17 +170,18 @@ class Run:
             yield
         finally:
             if errors.counts:
-                meta = json.loads(self.meta_file.read_text())
+                meta = self.meta()
                 total = Counter(meta.get("provider_errors", {})) + errors.counts
                 meta["provider_errors"] = dict(sorted(total.items()))
-                tmp = self.meta_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(meta, indent=2))
-                os.replace(tmp, self.meta_file)
+                write_atomic(self.meta_file, json.dumps(meta, indent=2))
 
     async def has_checkpoints(self) -> bool:
         """Whether the checkpointer already holds this thread (a shared Postgres database)."""
-        async with self.graph() as g:
-            return bool((await g.aget_state(self.thread)).values)
+        try:
+            async with open_persistence(self.dir, self.root, self._url(), True) as (saver, _):
+                return (await saver.aget_tuple(self.thread)) is not None
+        except StateFileError:
+            return False
 
 
 Progress = Callable[[str], None]
@@ -122,6 +191,7 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+@one_writer  # the run's lock (drpo/runlock.py); usage and budget are read under it
 async def execute(
     run: Run, resume: bool, progress: Progress = _stderr, command: Command[Any] | None = None
 ) -> dict[str, Any]:
@@ -167,7 +237,7 @@ async def execute(
             "--max-calls N (or --max-tokens N)"
         )
     result = await summary(run)
-    (run.dir / "result.json").write_text(json.dumps(result, indent=2))
+    write_atomic(run.dir / "result.json", json.dumps(result, indent=2))
     return result
 
 

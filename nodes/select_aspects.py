@@ -7,7 +7,7 @@ computed once and reused across runs and base models (A.5). Static rewarding use
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 
@@ -19,6 +19,15 @@ from drpo.prompts import SELECT_ASPECTS, aspect_list
 from drpo.schemas import AspectSelectionReply
 from drpo.state import AspectSelection
 from nodes.tasks import SelectTask, run_config
+
+
+def _thread_id() -> str | None:
+    from langgraph.config import get_config
+
+    try:
+        return cast(str | None, get_config().get("configurable", {}).get("thread_id"))
+    except RuntimeError:  # outside a runnable (tests of the node alone)
+        return None
 
 
 def cache_key(selector: str, query: str) -> tuple[tuple[str, ...], str]:
@@ -38,13 +47,18 @@ async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[st
         }
         return {"aspects": {query: static}}
     namespace, key = cache_key(runtime.context.selector_model, query)
-    store = runtime.store
+    store, thread = runtime.store, _thread_id()
     if store is not None and (item := await store.aget(namespace, key)) is not None:
         value = dict(item.value)
         # PostgresStore keeps JSONB, which reorders object keys: restore the selector's order
         # (the judge prompt lists the aspects in it)
         order = value.pop("order", None) or list(value["aspects"])
         value["aspects"] = {name: value["aspects"][name] for name in order}
+        if value.pop("thread", None) == thread and thread is not None:
+            # this run's own selection, stored by a process killed before its task was saved:
+            # the call was this run's, so it counts as one (a resume equals an uninterrupted run)
+            own: AspectSelection = {**value, "source": "selector"}  # type: ignore[typeddict-item]
+            return {"aspects": {query: own}, "calls": {"selector": 1}}
         cached: AspectSelection = {**value, "source": "cache"}  # type: ignore[typeddict-item]
         return {"aspects": {query: cached}, "calls": {"selector_cache_hits": 1}}
     reply: AspectSelectionReply = await call_json(
@@ -63,5 +77,6 @@ async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[st
         "source": "selector",
     }
     if store is not None:
-        await store.aput(namespace, key, {**selection, "order": list(selection["aspects"])})
+        order = list(selection["aspects"])
+        await store.aput(namespace, key, {**selection, "order": order, "thread": thread})
     return {"aspects": {query: selection}, "calls": {"selector": 1}}

@@ -1,6 +1,7 @@
 """A deterministic fake chat model for tests and dry runs.
 
-Same input -> same output. It answers every role: aspect selection, judge JSON, transition JSON
+Same input -> same output. It answers every role: aspect selection, judge JSON, transition JSON,
+any other JSON schema with a valid instance of it (the holistic judge's, ...)
 (when called with a JSON-schema ``response_format``) and plain answers. It can add latency, return
 malformed JSON at a given rate, and counts its calls (in memory, and optionally as JSON lines in a
 log file so that calls can be counted across processes).
@@ -31,6 +32,7 @@ from drpo.models.structured import structured_via_json_schema
 KINDS = {
     "AspectSelectionReply": "select",
     "JudgeReply": "judge",
+    "Overall": "judge",  # the holistic judge (nodes/judges.py)
     "PromptTransitionReply": "transition",
     "ResponseTransitionReply": "transition",
 }
@@ -64,7 +66,7 @@ class FakeChatModel(BaseChatModel):
         text = "\n".join(str(m.content) for m in messages)
         fmt = kwargs.get("response_format") or {}
         spec = fmt.get("json_schema", {})
-        kind = KINDS.get(spec.get("name", ""), "generate") if fmt else "generate"
+        kind = KINDS.get(spec.get("name", ""), "json") if fmt else "generate"
         key = f"{_digest(kind, text, kwargs.get('seed')):x}"  # identifies the call
         with self._lock:
             self._attempts[key] += 1
@@ -95,10 +97,15 @@ class FakeChatModel(BaseChatModel):
                     "new_aspects": [],
                 },
             }
-        elif kind == "judge":
-            aspects = spec.get("schema", {}).get("required", [])
-            reply = {
-                a: {"rationale": f"fake rationale {a}", "score": 1 + _digest(h, a) % 5}
+        elif kind == "judge" and spec["name"] == "JudgeReply":
+            schema = spec.get("schema", {})
+            aspects = schema.get("required", [])
+            props = schema.get("properties", {})
+            reply = {  # the reason field as the schema names it (rationale, or reason in evals)
+                a: {
+                    _reason(props.get(a, {})): f"fake rationale {a}",
+                    "score": 1 + _digest(h, a) % 5,
+                }
                 for a in aspects
             }
         elif kind == "transition":
@@ -111,8 +118,11 @@ class FakeChatModel(BaseChatModel):
                 "thought": "fake",
                 field: f"{current}\n- Tip {h % 100000:05d}.",
             }
-        else:
+        elif kind == "generate":
             return kind, key, f"Fake answer {h % 100000:05d}."
+        else:  # any other schema (the holistic judge's, ...): a valid instance of it
+            schema = spec.get("schema", {})
+            reply = instance(schema, h, schema.get("$defs", {}))
         return kind, key, json.dumps(reply)
 
     def _record(self, kind: str, key: str) -> None:
@@ -162,3 +172,38 @@ def _current(text: str) -> str:
     body = text[text.find("\n", start) + 1 :]
     end = body.find("\n## ")
     return (body[:end] if end != -1 else body).strip()
+
+
+def _reason(item: dict[str, Any]) -> str:
+    names = [k for k in item.get("properties", {}) if k != "score"]
+    return names[0] if names else "rationale"
+
+
+def instance(schema: dict[str, Any], h: int, defs: dict[str, Any], path: str = "") -> Any:
+    """A deterministic value that satisfies a JSON schema (the subset pydantic and
+    drpo/schemas.py emit: objects, arrays, strings, numbers, booleans, enums, refs, anyOf)."""
+    if "$ref" in schema:
+        return instance(defs[schema["$ref"].rsplit("/", 1)[-1]], h, defs, path)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][_digest(h, path) % len(schema["enum"])]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
+            return instance(options[0], h, defs, path)
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: instance(sub, h, defs, f"{path}/{name}") for name, sub in props.items()}
+    if kind == "array":
+        count = max(int(schema.get("minItems", 1)), 1)
+        return [instance(schema.get("items", {}), h, defs, f"{path}/{i}") for i in range(count)]
+    if kind in ("integer", "number"):
+        low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 5))
+        return low + _digest(h, path) % (high - low + 1)
+    if kind == "boolean":
+        return bool(_digest(h, path) % 2)
+    text = f"fake {path.rsplit('/', 1)[-1] or 'text'} {h % 1000:03d}"
+    text = text.ljust(int(schema.get("minLength", 0)), ".")
+    return text[: int(schema.get("maxLength", len(text)))]

@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot
 
 from drpo.models.registry import parse_spec
+from drpo.runlock import RunLock, mark_held
 from drpo.runner import Run, RunError, summary
 from drpo.ui.views import fork_seed, history_row, summarize
 from nodes.review_best import ApprovalAnswer
@@ -109,13 +110,16 @@ class LocalRuns:
     def _start(self, run: Run, payload: Any, config: RunnableConfig) -> None:
         if run.id in self.active:
             raise RunError(f"run {run.id!r} is already running")
+        lock = RunLock(run.dir, run.id)  # one writer per run (drpo/runlock.py)
+        if not lock.try_acquire():
+            raise RunError(str(lock.refusal()))
         self.errors.pop(run.id, None)
-        self.active[run.id] = asyncio.create_task(self._drive(run, payload, config))
+        self.active[run.id] = asyncio.create_task(self._drive(run, payload, config, lock))
 
-    async def _drive(self, run: Run, payload: Any, config: RunnableConfig) -> None:
+    async def _drive(self, run: Run, payload: Any, config: RunnableConfig, lock: RunLock) -> None:
         _, context = run.load()
         try:
-            async with run.graph() as g:
+            async with mark_held(run.dir), run.graph() as g:
                 async for _ in g.astream(
                     payload, config, context=context, subgraphs=True, durability="sync"
                 ):
@@ -124,6 +128,7 @@ class LocalRuns:
         except Exception as exc:  # shown on the page; the run stays resumable
             self.errors[run.id] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
         finally:
+            lock.release()
             self.active.pop(run.id, None)
 
     async def replay(self, run_id: str, checkpoint_id: str) -> dict[str, Any]:
