@@ -1,10 +1,12 @@
 """A deterministic fake chat model for tests and dry runs.
 
-Same input -> same output. It answers every role: aspect selection, judge JSON, transition JSON,
-any other JSON schema with a valid instance of it (the holistic judge's, ...)
-(when called with a JSON-schema ``response_format``) and plain answers. It can add latency, return
-malformed JSON at a given rate, and counts its calls (in memory, and optionally as JSON lines in a
-log file so that calls can be counted across processes).
+Same input -> same output. It answers every role: aspect selection, judge JSON, transition JSON
+(when called with a JSON-schema ``response_format``), any other JSON schema with a valid
+instance of it (the holistic judge's, ...), and plain answers. It can add latency, return
+malformed JSON at a given rate, and counts its calls: in memory, optionally as JSON lines in a
+``log`` file (one line per finished call) so that calls can be counted across processes, and in
+an ``events`` file (a "start" line when a call starts, a "done" line when it finishes, with the
+process id) so that a test can see which calls were in flight when a process was killed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -46,6 +49,7 @@ class FakeChatModel(BaseChatModel):
     latency_ms: float = 0.0
     malformed_rate: float = 0.0
     log: str | None = None
+    events: str | None = None
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _attempts: Counter[str] = PrivateAttr(default_factory=Counter)
     calls: Counter[str] = Counter()
@@ -131,6 +135,13 @@ class FakeChatModel(BaseChatModel):
             if self.log:
                 with Path(self.log).open("a", encoding="utf-8") as f:
                     f.write(json.dumps({"kind": kind, "key": key}) + "\n")
+        self._event("done", kind, key)
+
+    def _event(self, event: str, kind: str, key: str) -> None:
+        if self.events:
+            line = json.dumps({"event": event, "kind": kind, "key": key, "pid": os.getpid()})
+            with self._lock, Path(self.events).open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
     def _result(self, kind: str, content: str, messages: list[BaseMessage]) -> ChatResult:
         # token usage as whitespace-separated words, so budgets and usage can be tested
@@ -147,6 +158,7 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         kind, key, content = self._reply(messages, **kwargs)
+        self._event("start", kind, key)
         time.sleep(self.latency_ms / 1000)
         self._record(kind, key)
         return self._result(kind, content, messages)
@@ -159,6 +171,7 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         kind, key, content = self._reply(messages, **kwargs)
+        self._event("start", kind, key)
         await asyncio.sleep(self.latency_ms / 1000)
         self._record(kind, key)
         return self._result(kind, content, messages)
