@@ -117,10 +117,11 @@ class FakeChatModel(BaseChatModel):
                 "new_system_prompt" if spec["name"] == "PromptTransitionReply" else "new_response"
             )
             current = _current(text)
+            limits = spec.get("schema", {}).get("properties", {}).get(field, {})
             reply = {
                 "analysis": "fake",
                 "thought": "fake",
-                field: f"{current}\n- Tip {h % 100000:05d}.",
+                field: _fit(f"{current}\n- Tip {h % 100000:05d}.", limits),
             }
         elif kind == "generate":
             return kind, key, f"Fake answer {h % 100000:05d}."
@@ -187,6 +188,12 @@ def _current(text: str) -> str:
     return (body[:end] if end != -1 else body).strip()
 
 
+def _fit(text: str, limits: dict[str, Any]) -> str:
+    """``text`` within a string schema's minLength and maxLength."""
+    text = text.ljust(int(limits.get("minLength", 0)), ".")
+    return text[: int(limits.get("maxLength", len(text)))]
+
+
 def _reason(item: dict[str, Any]) -> str:
     names = [k for k in item.get("properties", {}) if k != "score"]
     return names[0] if names else "rationale"
@@ -217,6 +224,4 @@ def instance(schema: dict[str, Any], h: int, defs: dict[str, Any], path: str = "
         return low + _digest(h, path) % (high - low + 1)
     if kind == "boolean":
         return bool(_digest(h, path) % 2)
-    text = f"fake {path.rsplit('/', 1)[-1] or 'text'} {h % 1000:03d}"
-    text = text.ljust(int(schema.get("minLength", 0)), ".")
-    return text[: int(schema.get("maxLength", len(text)))]
+    return _fit(f"fake {path.rsplit('/', 1)[-1] or 'text'} {h % 1000:03d}", schema)
