@@ -177,10 +177,14 @@ class Run:
 
     async def has_checkpoints(self) -> bool:
         """Whether the checkpointer already holds this thread (a shared Postgres database)."""
+        url = self._url()
         try:
-            async with open_persistence(self.dir, self.root, self._url(), True) as (saver, _):
+            async with (
+                statefiles.reading(self.dir, url, True),
+                open_persistence(self.dir, self.root, url, True) as (saver, _),
+            ):
                 return (await saver.aget_tuple(self.thread)) is not None
-        except StateFileError:
+        except StateFileError:  # e.g. a database without checkpoint tables yet
             return False
 
 
