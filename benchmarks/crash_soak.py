@@ -82,6 +82,14 @@ def _probe(proc: Any, run_dir: Path, run_id: str, store: list[str]) -> bool | No
     return out.returncode == 2 and len(lines) == 1 and f"pid {proc.pid}" in lines[0]
 
 
+def _holds(lock: Path, pid: int) -> bool:
+    """Whether ``pid`` holds the run's lock (the file may be a stale one of a killed writer)."""
+    try:
+        return lock.read_text().startswith(f"pid {pid} ")
+    except FileNotFoundError:
+        return False
+
+
 def _waiter(log: Path, proc: Any, args: list[str]) -> Any:
     """A `drpo resume --wait`, stopped (SIGSTOP) once it waits on the lock."""
     mark = log.stat().st_size if log.exists() else 0
@@ -116,7 +124,7 @@ def killed_run(
         if during == "resume" and rng.random() < P_STARTUP:
             time.sleep(rng.uniform(0, 3.0))  # somewhere in its start-up or first calls
         else:
-            wait_for(lambda p=proc: lock.exists() or p.poll() is not None, 120, "the lock")
+            wait_for(lambda p=proc: _holds(lock, p.pid) or p.poll() is not None, 120, "the lock")
             if proc.poll() is None and rng.random() < P_PROBE:
                 probes.append(_probe(proc, run_dir, run_id, store))
             if proc.poll() is None and rng.random() < P_WAITER:
