@@ -43,7 +43,9 @@ from benchmarks.kills import (
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2"]
 COMPARED = ("best_system_prompt", "best_reward", "icl_examples", "levels", "calls", "seed_order")
 LATENCY_MS = 150
-P_WAITER, P_KILL_WAITER, P_PROBE, P_STARTUP = 0.35, 0.3, 0.3, 0.25
+# how often: a waiting `resume --wait` at a kill, that waiter killed too, a plain `resume`
+# probed while the run is written, a kill during a resume's start-up
+ODDS = {"waiter": 0.35, "kill_waiter": 0.3, "probe": 0.3, "startup": 0.25}
 
 
 def _spec(work: Path, name: str) -> tuple[str, Path]:
@@ -108,7 +110,12 @@ def _waiter(log: Path, proc: Any, args: list[str]) -> Any:
 
 
 def killed_run(
-    work: Path, run_id: str, kills_left: int, rng: random.Random, store: list[str]
+    work: Path,
+    run_id: str,
+    kills_left: int,
+    rng: random.Random,
+    store: list[str],
+    odds: dict[str, float],
 ) -> dict[str, Any]:
     """One run, killed up to ``kills_left`` times and resumed until it finishes."""
     spec, ev = _spec(work, run_id)
@@ -121,13 +128,13 @@ def killed_run(
     probes: list[bool | None] = []
     while len(records) < kills_left:
         waiter = None
-        if during == "resume" and rng.random() < P_STARTUP:
+        if during == "resume" and rng.random() < odds["startup"]:
             time.sleep(rng.uniform(0, 3.0))  # somewhere in its start-up or first calls
         else:
             wait_for(lambda p=proc: _holds(lock, p.pid) or p.poll() is not None, 120, "the lock")
-            if proc.poll() is None and rng.random() < P_PROBE:
+            if proc.poll() is None and rng.random() < odds["probe"]:
                 probes.append(_probe(proc, run_dir, run_id, store))
-            if proc.poll() is None and rng.random() < P_WAITER:
+            if proc.poll() is None and rng.random() < odds["waiter"]:
                 waiter = _waiter(log, proc, ["resume", run_id, *base])
             target = len(starts(events(ev))) + rng.randint(1, 6)
             wait_for(lambda p=proc, t=target: len(starts(events(ev))) >= t or p.poll() is not None,
@@ -142,8 +149,9 @@ def killed_run(
         proc.wait()
         state = saved_state(run_dir, run_id, url)
         records.append(kill(proc, ev, state, None, writer=True, during=during))
+        records[-1]["while_waiting"] = waiter is not None
         during = "resume"
-        if waiter is not None and len(records) < kills_left and rng.random() < P_KILL_WAITER:
+        if waiter is not None and len(records) < kills_left and rng.random() < odds["kill_waiter"]:
             waiter.send_signal(signal.SIGKILL)  # killed while it waits: nothing may change
             waiter.wait()
             after = saved_state(run_dir, run_id, url)
@@ -151,7 +159,6 @@ def killed_run(
             records[-1]["state_unchanged"] = after["calls"] == state["calls"]
             waiter = None
         if waiter is not None:
-            records[-1]["while_waiting"] = True
             os.kill(waiter.pid, signal.SIGCONT)  # it takes the lock over
             proc = waiter
         else:
@@ -179,8 +186,16 @@ def killed_run(
     }
 
 
-def soak(work: Path, kills: int, seed: int, checkpointer: str | None = None) -> dict[str, Any]:
-    """Kill and resume runs until ``kills`` kills; every run must equal the reference."""
+def soak(
+    work: Path,
+    kills: int,
+    seed: int,
+    checkpointer: str | None = None,
+    odds: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Kill and resume runs until ``kills`` kills; every run must equal the reference.
+    ``odds``: overrides of ODDS."""
+    odds = {**ODDS, **(odds or {})}
     store = ["--checkpointer", checkpointer] if checkpointer else []
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -189,7 +204,8 @@ def soak(work: Path, kills: int, seed: int, checkpointer: str | None = None) -> 
     runs: list[dict[str, Any]] = []
     while sum(r["kills"] for r in runs) < kills:
         left = kills - sum(r["kills"] for r in runs)
-        runs.append(killed_run(work, f"soak-{seed}-{len(runs)}-{time.time_ns()}", left, rng, store))
+        run_id = f"soak-{seed}-{len(runs)}-{time.time_ns()}"
+        runs.append(killed_run(work, run_id, left, rng, store, odds))
     mismatches = [
         {"run_id": r["run_id"], "key": key}
         for r in runs
@@ -217,6 +233,7 @@ def soak(work: Path, kills: int, seed: int, checkpointer: str | None = None) -> 
         "refusals_checked": sum(len(r["probes"]) for r in runs),
         "refusals_ok": sum(sum(r["probes"]) for r in runs),
         "mismatches": mismatches,
+        "odds": odds,
         "checkpointer": "postgres" if checkpointer else "sqlite",
         "seconds": round(time.monotonic() - started, 1),
     }

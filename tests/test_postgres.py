@@ -117,9 +117,14 @@ def test_crash_soak_short(tmp_path: Path, store: str, request: pytest.FixtureReq
     moments; the result equals an uninterrupted run's and each kill repeats at most the calls
     in flight at it."""
     url = request.getfixturevalue("pg_url") if store == "postgres" else None
-    result = soak(tmp_path, kills=3, seed=7, checkpointer=url)
+    # a second process waits on the lock at each kill after calls (on SQLite it is killed too
+    # at times); a kill in a start-up has none
+    odds = {"waiter": 1.0, "kill_waiter": 0.5 if store == "sqlite" else 0.0, "probe": 1.0}
+    result = soak(tmp_path, kills=3, seed=7, checkpointer=url, odds=odds)
     assert result["kills"] == 3 and result["mismatches"] == [] and result["problems"] == [], result
-    assert len(result["in_flight_at_kills"]) == result["kills_of_writers"] >= 2
+    assert len(result["in_flight_at_kills"]) == result["kills_of_writers"] >= 1
+    assert result["kills_while_another_waits"] >= 1  # (not at kills in a start-up)
+    assert result["refusals_ok"] == result["refusals_checked"] >= 1
     assert all(
         again <= flight
         for again, flight in zip(
