@@ -21,26 +21,20 @@ from pydantic import ValidationError
 from drpo.budget import BudgetReached
 from drpo.calls import DRPOCallError
 from drpo.cli_budget import EXIT_BUDGET, add_flags, apply_flags, dry_run, print_usage
+from drpo.cli_runs import ROLES, RunFailed, UsageError, execute_cli, resume
 from drpo.config import Context, RunConfig
 from drpo.data import DataError, load_icl, load_seeds
 from drpo.models.registry import SpecError, parse_spec
 from drpo.persistence import redact
 from drpo.provenance import describe as describe_models
-from drpo.provenance import resume_point
 from drpo.provider_errors import describe, is_provider_error
-from drpo.runlock import RunLocked
-from drpo.runner import Run, RunError, execute, summary
+from drpo.runner import Run, RunError, summary
 from drpo.statefiles import StateFileError
 from nodes.judges import resolve_judge
 
-ROLES = ("base", "optimizer", "judge", "selector")
 # Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
 # ``handler=async fn(args) -> int`` with ``set_defaults``. Their errors follow main()'s rules.
 EXTENSIONS: tuple[str, ...] = ("drpo.cli_apps", "drpo.cli_eval")
-
-
-class UsageError(ValueError):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,32 +42,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-class RunFailed(RuntimeError):
-    def __init__(self, run: Run, cause: BaseException, unreadable: str | None = None) -> None:
-        super().__init__(f"{type(cause).__name__}: {cause}")
-        self.run = run
-        self.unreadable = unreadable  # why the saved state cannot be read back (no resume)
-
-
-async def _execute(run: Run, resume: bool) -> dict[str, Any]:
-    try:
-        return await execute(run, resume=resume)
-    except (BudgetReached, StateFileError, RunLocked):
-        raise
-    except (Exception, asyncio.CancelledError) as exc:
-        raise RunFailed(run, exc, await unreadable(run)) from exc
-
-
-async def unreadable(run: Run) -> str | None:
-    """Why the run's saved state cannot be read back (then `resume` cannot succeed), or None."""
-    try:
-        async with run.reader().graph() as g:
-            await g.aget_state(run.thread)
-    except Exception as exc:  # any failure to read it back: say so instead of "resume"
-        return " ".join(str(exc).split())[:300] or type(exc).__name__
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -246,13 +214,13 @@ async def _main(args: argparse.Namespace) -> int:
                 f"{run_dir})",
                 file=sys.stderr,
             )
-            result = await _execute(run, resume=False)
+            result = await execute_cli(run, resume=False)
         _print_summary(result, as_json=False)
         return 0
     run = Run(run_dir, args.run_id, args.checkpointer, read_only=args.command != "resume")
     run.load()  # no run, or a damaged run.json: one line, before anything else
     if args.command == "resume":
-        _print_summary(await _resume(run, args), as_json=False)
+        _print_summary(await resume(run, args), as_json=False)
     elif args.command == "show":
         result = await summary(run)
         result["model_history"] = run.model_history()
@@ -263,44 +231,6 @@ async def _main(args: argparse.Namespace) -> int:
         pack = await export_pack(run, args.output)
         print(f"wrote {args.output} (K={pack['K']}, {len(pack['icl_examples'])} ICL examples)")
     return 0
-
-
-async def _resume(run: Run, args: argparse.Namespace) -> dict[str, Any]:
-    """Continue a run under its lock; model switches go into its history, a finished run's
-    models are never rewritten."""
-    overrides = {role: getattr(args, role) or args.models for role in ROLES}
-    for role, spec in overrides.items():
-        if spec:
-            try:
-                parse_spec(spec)
-            except SpecError as exc:
-                raise UsageError(f"--{role}: {exc}") from exc
-    async with run.writer(wait=args.wait):
-        _, context = run.load()
-        state = await summary(run.reader())
-        changed = {
-            role: spec
-            for role, spec in overrides.items()
-            if spec and spec != getattr(context, f"{role}_model")
-        }
-        if state["status"] == "finished":
-            if changed:
-                role = next(iter(changed))
-                raise RunError(
-                    f"run {run.id!r} has finished; --{role} would rewrite the models it was made "
-                    "with (its results and pack name them): start a new run instead"
-                )
-            print(f"run {run.id} has already finished", file=sys.stderr)
-            state["model_history"] = run.model_history()
-            return state
-        for role, spec in changed.items():
-            setattr(context, f"{role}_model", spec)
-        apply_flags(args, context)
-        run.check_files(context.llm_cache)  # before run.json is rewritten
-        run.save_context(context, resume_point(state) if changed else None)
-        result = await _execute(run, resume=True)
-    result["model_history"] = run.model_history()
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,8 @@ async def _answer(args: argparse.Namespace) -> int:
     from langgraph.types import Command
     from pydantic import ValidationError
 
-    from drpo.cli import RunFailed, _print_summary, unreadable
+    from drpo.cli import _print_summary
+    from drpo.cli_runs import RunFailed, unreadable
     from drpo.runlock import RunLocked
     from drpo.runner import Run, RunError, execute, summary
     from drpo.statefiles import StateFileError

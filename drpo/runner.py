@@ -25,10 +25,10 @@ from drpo import statefiles
 from drpo.budget import BudgetReached, cache_file, is_budget_stop, open_session, read_usage
 from drpo.config import Context, RunConfig
 from drpo.files import create_exclusive, write_atomic
-from drpo.persistence import check_url, is_postgres, open_persistence, redact
+from drpo.persistence import check_url, open_persistence, redact
 from drpo.provenance import history_of, initial_history, record_switches
 from drpo.provider_errors import ProviderErrors
-from drpo.runlock import hold, is_held, one_writer, writer_active
+from drpo.runlock import hold, one_writer
 from drpo.statefiles import StateFileError
 from graph import builder
 
@@ -69,22 +69,9 @@ class Run:
 
     def meta(self) -> dict[str, Any]:
         """run.json; a missing or damaged one is an error that names it."""
-        file = self.meta_file
-        try:
-            meta = json.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunError(f"no run {self.id!r} in {self.root}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StateFileError(f"{file}: cannot be read ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise StateFileError(
-                f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}); the file is damaged"
-            ) from None
-        if not isinstance(meta, dict):
-            raise StateFileError(f"{file}: expected a JSON object; the file is damaged")
-        for key in ("config", "context"):
-            if not isinstance(meta.get(key), dict):
-                raise StateFileError(f"{file}: no {key!r} object; the file is damaged")
+        meta = statefiles.read_meta(self.meta_file)
+        if meta is None:
+            raise RunError(f"no run {self.id!r} in {self.root}")
         return meta
 
     def create(self, config: RunConfig, context: Context) -> None:
@@ -107,8 +94,8 @@ class Run:
             raise RunError(f"run {self.id!r} already exists in {self.root}") from None
 
     def save_context(self, context: Context, start: dict[str, Any] | None = None) -> None:
-        """Record changed model specs (e.g. a resume with another judge): each switch is kept
-        in run.json's model history with the stage and level it starts from."""
+        """Record changed model specs; run.json's model history keeps each switch per role
+        with the stage and level it starts from (drpo/provenance.py)."""
         meta = self.meta()
         meta["model_history"] = record_switches(meta, context, start or {})
         meta["context"] = asdict(context)
@@ -138,23 +125,15 @@ class Run:
         return self.checkpointer
 
     def check_files(self, llm_cache: str | None = "off") -> None:
-        """Checks (read-only) of the state files a writer needs; StateFileError names one that
-        is missing or damaged. ``llm_cache``: the context's cache setting."""
-        if not is_postgres(self._url()):
-            statefiles.check_checkpoints(self.dir)
-            statefiles.check_store(self.root)
-        if llm_cache != "off":
-            statefiles.check_cache(cache_file(self.root, llm_cache))
+        """Read-only checks of the files a writer needs (``llm_cache``: the context's)."""
+        cache = None if llm_cache == "off" else cache_file(self.root, llm_cache)
+        statefiles.check_run(self.dir, self.root, self._url(), cache)
 
     @asynccontextmanager
     async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-        """The graph compiled with this run's checkpointer and the run dir's shared store
-        (none when read-only)."""
+        """The graph on this run's checkpointer and the run dir's store (none if read-only)."""
         url = self._url()
-        if not self.read_only:
-            self.check_files()
-        elif not is_postgres(url) and (is_held(self.dir) or not writer_active(self.dir)):
-            statefiles.check_checkpoints(self.dir)  # not while another process writes it
+        statefiles.check_run(self.dir, self.root, url, None, self.read_only)
         async with (
             statefiles.reading(self.dir, url, self.read_only),
             open_persistence(self.dir, self.root, url, self.read_only) as (saver, store),
@@ -177,15 +156,7 @@ class Run:
 
     async def has_checkpoints(self) -> bool:
         """Whether the checkpointer already holds this thread (a shared Postgres database)."""
-        url = self._url()
-        try:
-            async with (
-                statefiles.reading(self.dir, url, True),
-                open_persistence(self.dir, self.root, url, True) as (saver, _),
-            ):
-                return (await saver.aget_tuple(self.thread)) is not None
-        except StateFileError:  # e.g. a database without checkpoint tables yet
-            return False
+        return await statefiles.holds_thread(self.dir, self.root, self._url(), self.thread)
 
 
 Progress = Callable[[str], None]

@@ -12,9 +12,11 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from drpo.budget import read_usage
 from drpo.persistence import is_postgres, redact
+from drpo.runlock import is_held, writer_active
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 CHECKPOINTS = "checkpoints.sqlite"
@@ -139,3 +141,53 @@ async def reading(run_dir: Path, url: str | None, read_only: bool) -> AsyncItera
             raise
         reason = " ".join(str(exc).split())[:200]
         raise StateFileError(f"{redact(str(url))}: cannot read checkpoints ({reason})") from None
+
+
+def read_meta(file: Path) -> dict[str, Any] | None:
+    """A run's run.json (None: there is none); a damaged one is an error naming it."""
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateFileError(f"{file}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise StateFileError(
+            f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}); the file is damaged"
+        ) from None
+    if not isinstance(meta, dict):
+        raise StateFileError(f"{file}: expected a JSON object; the file is damaged")
+    for key in ("config", "context"):
+        if not isinstance(meta.get(key), dict):
+            raise StateFileError(f"{file}: no {key!r} object; the file is damaged")
+    return meta
+
+
+def check_run(
+    run_dir: Path, root: Path, url: str | None, cache: Path | None, read_only: bool = False
+) -> None:
+    """The state files a writer of the run needs (``cache``: None when the cache is off); a
+    reader needs the checkpoints only, checked unless another process is writing them."""
+    sqlite = not is_postgres(url)
+    if sqlite and not read_only:
+        check_checkpoints(run_dir)
+        check_store(root)
+    elif sqlite and (is_held(run_dir) or not writer_active(run_dir)):
+        check_checkpoints(run_dir)
+    if cache is not None and not read_only:
+        check_cache(cache)
+
+
+async def holds_thread(run_dir: Path, root: Path, url: str | None, thread: Any) -> bool:
+    """Whether the checkpointer holds the thread (read-only; a database without checkpoint
+    tables holds none)."""
+    from drpo.persistence import open_persistence
+
+    try:
+        async with (
+            reading(run_dir, url, True),
+            open_persistence(run_dir, root, url, True) as (saver, _),
+        ):
+            return (await saver.aget_tuple(thread)) is not None
+    except StateFileError:
+        return False
