@@ -170,3 +170,28 @@ def test_four_runs_at_once_on_one_database_stay_isolated(tmp_path: Path, pg_url:
         assert sum(shows[run_id]["calls"].get(k, 0) for k in ("base", "judge", "optimizer")) == (
             sum(1 for r in read_log(tmp_path / f"{run_id}.jsonl") if r["kind"] != "select")
         )
+
+
+def test_finished_run_without_its_checkpoints_is_not_restarted(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The thread deleted from PostgreSQL: show, export and resume say so (exit 2), nothing
+    restarts it, and the read commands connect read-only."""
+    run_id = f"gone-{os.getpid()}"
+    args = ["--run-dir", str(tmp_path), "--checkpointer", pg_url]
+    assert main(["optimize", "--run-id", run_id, "--models", "fake", *FOUR, *args]) == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
+            conn.execute(f"DELETE FROM {table} WHERE thread_id = %s", (run_id,))
+    capsys.readouterr()
+    before = sorted(p.name for p in (tmp_path / run_id).iterdir())
+    for argv in (["show", run_id], ["export", run_id, "-o", str(tmp_path / "p.json")],
+                 ["resume", run_id]):  # fmt: skip
+        assert main([*argv, *args]) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert f"holds no checkpoints of run '{run_id}', but result.json records" in line
+        assert "postgresql://drpo@" in line and _password(pg_url) not in line
+    assert sorted(p.name for p in (tmp_path / run_id).iterdir()) == before
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s", (run_id,))
+        assert row.fetchone() == (0,)  # nothing restarted it
