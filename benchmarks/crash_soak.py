@@ -1,15 +1,20 @@
-"""Crash soak: SIGKILL real `drpo` processes (fake model) at random moments, resume each time,
-and check that every finished run equals an uninterrupted run.
+"""Crash soak: SIGKILL real `drpo` processes (fake model, LLM-call cache off) at random moments,
+resume each time, and check every finished run against an uninterrupted one.
 
 A kill lands after a random number (1..6) of newly finished model calls plus a random fraction
-of a call, i.e. with calls in flight, in any node of either stage. Runs of the same config are
-killed and resumed until ``--kills`` kills have happened; each finished run is compared with the
-reference (best prompt, reward, ICL examples, levels, calls, seed order).
+of a call (calls in flight, in any node of either stage), or, in a resume, at a random moment
+of its start-up. Some kills land while a second `drpo resume --wait` waits on the run's lock
+(it then takes over), some kill that waiting process itself; a plain `drpo resume` started while
+the run is written must be refused (exit 2, naming the writer's pid). Checked for each run:
+the summary equals the reference exactly (calls per role included), the distinct calls made are
+exactly the reference's, and for each kill the calls started again by the next writer are at
+most the calls in flight at the kill (benchmarks/kills.py); killing a waiting process changes
+nothing.
 
-    python -m benchmarks.crash_soak --kills 20 [--checkpointer postgresql://...] [--seed 1]
+    python -m benchmarks.crash_soak --kills 100 [--checkpointer postgresql://...] [--seed 1]
 
-writes benchmarks/results/crash_soak[_postgres].json. tests/test_resume.py and
-tests/test_postgres.py run a short version.
+writes benchmarks/results/crash_soak[_postgres].json (the lead runs the 100-kill version);
+tests/test_postgres.py runs a short version on both checkpointers.
 """
 
 from __future__ import annotations
@@ -19,159 +24,243 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from drpo.summary import comparable
+from benchmarks.kills import (
+    check_kills,
+    drpo,
+    events,
+    kill,
+    launch,
+    roles,
+    saved_state,
+    starts,
+    wait_for,
+)
 
-ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2"]
+ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2",
+        "--select", "last-beam"]  # fmt: skip
 COMPARED = ("best_system_prompt", "best_reward", "icl_examples", "levels", "calls", "seed_order")
 LATENCY_MS = 150
+# how often: a waiting `resume --wait` at a kill, that waiter killed too, a plain `resume`
+# probed while the run is written, a kill during a resume's start-up
+ODDS = {"waiter": 0.35, "kill_waiter": 0.3, "probe": 0.3, "startup": 0.25}
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+def _spec(work: Path, name: str) -> tuple[str, Path]:
+    ev = work / f"{name}.events.jsonl"
+    return f"fake:latency_ms={LATENCY_MS},log={work / f'{name}.jsonl'},events={ev}", ev
 
 
-def drpo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "drpo.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+def reference(work: Path, store: list[str], warm: bool) -> tuple[dict[str, Any], set[str], Any]:
+    """An uninterrupted run (cache off): its summary, its calls, their kinds. ``warm``: run it
+    twice in one run dir and keep the second (a shared PostgreSQL store serves the aspect
+    selections of earlier runs, as it will to the soak's runs)."""
+    run_dir = work / "ref"
+    for i in range(2 if warm else 1):
+        spec, ev = _spec(work, f"ref{i}")
+        run_id = f"ref{i}-{os.getpid()}-{time.time_ns()}"
+        out = drpo("optimize", "--run-dir", str(run_dir), "--run-id", run_id, "--models", spec,
+                   "--llm-cache", "off", *ARGS, *store)  # fmt: skip
+        if out.returncode != 0:
+            raise RuntimeError(f"reference run failed: {out.stderr.strip()[-500:]}")
+    rows = events(ev)
+    keys = set(starts(rows))
+    return saved_state(run_dir, run_id, _url(store)), keys, roles(rows, keys)
 
 
-def _calls(log: Path) -> list[tuple[str, str]]:
-    if not log.exists():
-        return []
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [(r["kind"], r["key"]) for r in rows]
+def _url(store: list[str]) -> str | None:
+    return store[1] if store else None
 
 
-def show(run_dir: Path, run_id: str, store: list[str]) -> dict[str, Any]:
-    out = drpo("show", run_id, "--run-dir", str(run_dir), "--json", *store)
-    if out.returncode != 0:
-        raise RuntimeError(f"drpo show {run_id} failed: {out.stderr.strip()}")
-    return dict(json.loads(out.stdout))
+def _probe(proc: Any, run_dir: Path, run_id: str, store: list[str]) -> bool | None:
+    """A plain resume while the run is written: refused, naming the writer (None: the writer
+    ended meanwhile, so the probe proves nothing)."""
+    out = drpo("resume", run_id, "--run-dir", str(run_dir), "--llm-cache", "off", *store)
+    if proc.poll() is not None:
+        return None
+    lines = out.stderr.strip().splitlines()
+    return out.returncode == 2 and len(lines) == 1 and f"pid {proc.pid}" in lines[0]
 
 
-def reference(work: Path, store: list[str]) -> tuple[dict[str, Any], int]:
-    """An uninterrupted run: its summary and its number of model calls."""
-    log = work / "ref.jsonl"
-    spec = f"fake:latency_ms={LATENCY_MS},log={log}"
-    run_dir, run_id = work / "ref", f"ref-{os.getpid()}-{time.time_ns()}"
-    out = drpo(
-        "optimize", "--run-dir", str(run_dir), "--run-id", run_id, "--models", spec, *ARGS, *store
+def _holds(lock: Path, pid: int) -> bool:
+    """Whether ``pid`` holds the run's lock (the file may be a stale one of a killed writer)."""
+    try:
+        return lock.read_text().startswith(f"pid {pid} ")
+    except FileNotFoundError:
+        return False
+
+
+def _waiter(log: Path, proc: Any, args: list[str]) -> Any:
+    """A `drpo resume --wait`, stopped (SIGSTOP) once it waits on the lock."""
+    mark = log.stat().st_size if log.exists() else 0
+    waiter = launch(*args, "--wait", stderr=log)
+    wait_for(
+        lambda: (
+            "waiting for" in log.read_text()[mark:]
+            or proc.poll() is not None
+            or waiter.poll() is not None
+        ),
+        120,
+        "the waiting process",
     )
-    if out.returncode != 0:
-        raise RuntimeError(f"reference run failed: {out.stderr.strip()}")
-    return show(run_dir, run_id, store), len(_calls(log))
+    os.kill(waiter.pid, signal.SIGSTOP)
+    return waiter
 
 
 def killed_run(
-    work: Path, run_id: str, kills_left: int, rng: random.Random, store: list[str]
+    work: Path,
+    run_id: str,
+    kills_left: int,
+    rng: random.Random,
+    store: list[str],
+    odds: dict[str, float],
 ) -> dict[str, Any]:
     """One run, killed up to ``kills_left`` times and resumed until it finishes."""
-    log = work / f"{run_id}.jsonl"
-    run_dir = work / run_id  # its own aspect store: no cache hits from the other runs
-    spec = f"fake:latency_ms={LATENCY_MS},log={log}"
-    start = ["optimize", "--run-id", run_id, "--models", spec, *ARGS]
-    kills, launches = 0, 0
-    while True:
-        args = start if launches == 0 else ["resume", run_id]
-        launches += 1
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "drpo.cli", *args, "--run-dir", str(run_dir), *store],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(),
-        )
-        if kills < kills_left:
-            target = len(_calls(log)) + rng.randint(1, 6)
-            deadline = time.monotonic() + 120
-            while len(_calls(log)) < target and proc.poll() is None:
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    raise RuntimeError(f"{run_id}: no progress in 120 s")
-                time.sleep(0.005)
+    spec, ev = _spec(work, run_id)
+    run_dir, url = work / run_id, _url(store)  # its own run dir and (SQLite) aspect store
+    base = ["--run-dir", str(run_dir), "--llm-cache", "off", *store]
+    log, lock = work / f"{run_id}.stderr", run_dir / run_id / "writer.lock"
+    proc = launch("optimize", "--run-id", run_id, "--models", spec, *ARGS, *base, stderr=log)
+    writers, during = [proc.pid], "optimize"
+    records: list[dict[str, Any]] = []
+    probes: list[bool | None] = []
+    while len(records) < kills_left:
+        waiter = None
+        if during == "resume" and rng.random() < odds["startup"]:
+            time.sleep(rng.uniform(0, 3.0))  # somewhere in its start-up or first calls
+        else:
+            wait_for(lambda p=proc: _holds(lock, p.pid) or p.poll() is not None, 120, "the lock")
+            if proc.poll() is None and rng.random() < odds["probe"]:
+                probes.append(_probe(proc, run_dir, run_id, store))
+            if proc.poll() is None and rng.random() < odds["waiter"]:
+                waiter = _waiter(log, proc, ["resume", run_id, *base])
+            target = len(starts(events(ev))) + rng.randint(1, 6)
+            wait_for(lambda p=proc, t=target: len(starts(events(ev))) >= t or p.poll() is not None,
+                     120, f"{run_id}: calls")  # fmt: skip
             time.sleep(rng.uniform(0, LATENCY_MS / 1000))  # mid-call: others are in flight
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                kills += 1
-                continue
-        _, err = proc.communicate(timeout=300)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{run_id}: drpo {args[0]} exited {proc.returncode}: {err[-500:]}")
-        break
-    calls = _calls(log)
+        if proc.poll() is not None:  # finished before the kill
+            if waiter is not None:
+                os.kill(waiter.pid, signal.SIGCONT)
+                waiter.wait(300)
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = saved_state(run_dir, run_id, url)
+        records.append(kill(proc, ev, state, None, writer=True, during=during))
+        records[-1]["while_waiting"] = waiter is not None
+        during = "resume"
+        if waiter is not None and len(records) < kills_left and rng.random() < odds["kill_waiter"]:
+            waiter.send_signal(signal.SIGKILL)  # killed while it waits: nothing may change
+            waiter.wait()
+            after = saved_state(run_dir, run_id, url)
+            records.append(kill(waiter, ev, after, None, writer=False, during="waiting"))
+            records[-1]["state_unchanged"] = after["calls"] == state["calls"]
+            waiter = None
+        if waiter is not None:
+            os.kill(waiter.pid, signal.SIGCONT)  # it takes the lock over
+            proc = waiter
+        else:
+            proc = launch("resume", run_id, *base, stderr=log)
+        writers.append(proc.pid)
+    if proc.wait(300) != 0:
+        raise RuntimeError(f"{run_id}: drpo exited {proc.returncode}: {log.read_text()[-500:]}")
+    rows = events(ev)
+    problems = check_kills(rows, writers, records)
+    problems += [f"killing waiting pid {r['pid']} changed the state" for r in records
+                 if not r["writer"] and not r["state_unchanged"]]  # fmt: skip
+    problems += ["a plain resume was not refused while the run was written"] * probes.count(False)
+    all_starts = starts(rows)
     return {
         "run_id": run_id,
-        "kills": kills,
-        "launches": launches,
-        "calls_made": len(calls),
-        "calls_repeated": len(calls) - len(set(calls)),
-        "by_kind": dict(Counter(k for k, _ in calls)),
-        "summary": show(run_dir, run_id, store),
+        "kills": len(records),
+        "launches": len(writers),
+        "records": records,
+        "probes": [p for p in probes if p is not None],
+        "calls_started": len(all_starts),
+        "calls_repeated": len(all_starts) - len(set(all_starts)),
+        "keys": set(all_starts),
+        "summary": saved_state(run_dir, run_id, url),
+        "problems": problems,
     }
 
 
-def _same(summary: dict[str, Any], key: str) -> Any:
-    """A shared PostgreSQL store serves aspect selections across runs (by design): a cached
-    selection counts as a selection here."""
-    value = comparable(summary)[key]
-    if key == "calls":
-        value = dict(value)
-        value["selector"] = value.get("selector", 0) + value.pop("selector_cache_hits", 0)
-    return value
-
-
-def soak(work: Path, kills: int, seed: int, checkpointer: str | None = None) -> dict[str, Any]:
-    """Kill and resume runs until ``kills`` kills; every run must equal the reference."""
+def soak(
+    work: Path,
+    kills: int,
+    seed: int,
+    checkpointer: str | None = None,
+    odds: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Kill and resume runs until ``kills`` kills; every run must equal the reference.
+    ``odds``: overrides of ODDS."""
+    odds = {**ODDS, **(odds or {})}
     store = ["--checkpointer", checkpointer] if checkpointer else []
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     started = time.monotonic()
-    want, ref_calls = reference(work, store)
+    want, ref_keys, ref_roles = reference(work, store, warm=bool(checkpointer))
     runs: list[dict[str, Any]] = []
     while sum(r["kills"] for r in runs) < kills:
         left = kills - sum(r["kills"] for r in runs)
         run_id = f"soak-{seed}-{len(runs)}-{time.time_ns()}"
-        runs.append(killed_run(work, run_id, left, rng, store))
+        runs.append(killed_run(work, run_id, left, rng, store, odds))
     mismatches = [
         {"run_id": r["run_id"], "key": key}
         for r in runs
         for key in COMPARED
-        if _same(r["summary"], key) != _same(want, key)
-    ]
+        if r["summary"][key] != want[key]
+    ] + [{"run_id": r["run_id"], "key": "distinct calls"} for r in runs if r["keys"] != ref_keys]
+    records = [rec for r in runs for rec in r["records"]]
+    writer_kills = [rec for rec in records if rec["writer"]]
     return {
-        "kills": sum(r["kills"] for r in runs),
+        "kills": len(records),
+        "kills_of_writers": len(writer_kills),
+        "kills_during_resume": sum(rec["during"] == "resume" for rec in writer_kills),
+        "kills_while_another_waits": sum(bool(rec.get("while_waiting")) for rec in records),
+        "kills_of_waiting_processes": len(records) - len(writer_kills),
         "runs": len(runs),
         "launches": sum(r["launches"] for r in runs),
-        "reference_calls": ref_calls,
-        "calls_made": [r["calls_made"] for r in runs],
+        "llm_cache": "off",
+        "reference_calls": len(ref_keys),
+        "reference_calls_per_role": ref_roles,
+        "calls_started": [r["calls_started"] for r in runs],
         "calls_repeated": [r["calls_repeated"] for r in runs],
+        "in_flight_at_kills": [rec["in_flight"] for rec in writer_kills],
+        "started_again_after_kills": [rec["started_again"] for rec in writer_kills],
+        "problems": [p for r in runs for p in r["problems"]],
+        "refusals_checked": sum(len(r["probes"]) for r in runs),
+        "refusals_ok": sum(sum(r["probes"]) for r in runs),
         "mismatches": mismatches,
+        "odds": odds,
         "checkpointer": "postgres" if checkpointer else "sqlite",
         "seconds": round(time.monotonic() - started, 1),
     }
 
 
+def ok(result: dict[str, Any]) -> bool:
+    return not result["mismatches"] and not result["problems"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--kills", type=int, default=20)
+    p.add_argument("--kills", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--checkpointer", help="postgresql://... (default: SQLite)")
     p.add_argument("--work", type=Path, default=Path("runs/crash_soak"))
+    p.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/...)")
     args = p.parse_args()
-    result = soak(args.work, args.kills, args.seed, args.checkpointer)
+    result = {"command": f"python -m benchmarks.crash_soak --kills {args.kills} --seed "
+              f"{args.seed}" + (" --checkpointer postgresql://..." if args.checkpointer else ""),
+              **soak(args.work, args.kills, args.seed, args.checkpointer)}  # fmt: skip
+    result["ok"] = ok(result)
     print(json.dumps(result, indent=2))
     name = "crash_soak_postgres" if args.checkpointer else "crash_soak"
-    out = Path(__file__).parent / "results" / f"{name}.json"
+    out = args.out or Path(__file__).parent / "results" / f"{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    sys.exit(1 if result["mismatches"] else 0)
+    raise SystemExit(0 if result["ok"] else 1)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ SEEDS = int(os.environ.get("SELECTION_NOISE_SEEDS", "40"))
 BS = (1, 3)
 SELECTS = ("last-beam", "validation", "validation-mean")
 REPORTED = SELECTS
-W, M, D, VALIDATION = 2, 2, 4, 8
+W, M, D = 2, 2, 4
+VALIDATION = int(os.environ.get("SELECTION_NOISE_VALIDATION", "8"))  # the default, or more
+NAME = "selection_noise" + ("" if VALIDATION == 8 else f"_v{VALIDATION}")
 
 
 def has_validation() -> bool:
@@ -253,9 +255,9 @@ def main() -> None:
             f"gain >= last-beam {t['gain_ge_last_beam']} "
             f"(paired {d['mean']:+.3f} ± {d['ci95']:.3f})"
         )
-    plot(cells, RESULTS / "selection_noise.png")
+    plot(cells, RESULTS / f"{NAME}.png")
     write_result(
-        "selection_noise",
+        NAME,
         {
             "world": {
                 "noise": NOISE,

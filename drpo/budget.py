@@ -194,6 +194,11 @@ def active_session() -> Session | None:
     return _ACTIVE.get()
 
 
+def cache_file(root: Path, where: str | None) -> Path:
+    """The LLM-call cache file of a context's ``llm_cache`` setting (not "off")."""
+    return Path(where) if where else root / "llm_cache.sqlite"
+
+
 def open_session(run_dir: Path, root: Path, context: Context) -> Session:
     """The session of one execution of a run: its usage so far, budget, cache and limits.
     ``context.llm_cache``: None -> ROOT/llm_cache.sqlite (shared by the runs of ROOT),
@@ -201,9 +206,7 @@ def open_session(run_dir: Path, root: Path, context: Context) -> Session:
     from drpo.cache import LLMCache
 
     where = context.llm_cache
-    cache = (
-        None if where == "off" else LLMCache(Path(where) if where else root / "llm_cache.sqlite")
-    )
+    cache = None if where == "off" else LLMCache(cache_file(root, where))
     return Session(
         usage=Usage(run_dir / USAGE_FILE),
         budget=Budget(context.max_calls, context.max_tokens),

@@ -18,7 +18,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
 from drpo.budget import CALL_GATE, Session, active_session, current_role
+from drpo.statefiles import StateFileError, check_cache
 
 
 def cache_key(namespace: str, prompt: str, llm_string: str) -> str:
@@ -40,24 +42,37 @@ class LLMCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        check_cache(self.path)  # a damaged file is one line naming it, before any write
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        with self._lock, self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
-                "value TEXT NOT NULL, created REAL NOT NULL)"
-            )
+        with self._damage():
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            with self._lock, self._db:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, "
+                    "model TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL)"
+                )
+
+    @contextmanager
+    def _damage(self) -> Iterator[None]:
+        """A database error names the cache file (it can be set aside: --llm-cache off)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StateFileError(
+                f"{self.path}: the LLM-call cache cannot be used ({exc}); move it away, or run "
+                "with --llm-cache off"
+            ) from None
 
     def get(self, key: str) -> str | None:
-        with self._lock:
+        with self._lock, self._damage():
             row = self._db.execute("SELECT value FROM llm_cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def put(self, key: str, model: str, value: str) -> None:
-        with self._lock, self._db:
+        with self._lock, self._damage(), self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?)",
                 (key, model, value, time.time()),

@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from drpo.budget import BudgetReached
 from drpo.calls import DRPOCallError
 from drpo.cli_budget import EXIT_BUDGET, add_flags, apply_flags, dry_run
 from drpo.cli_fork import resolve_icl_from
+from drpo.cli_runs import ROLES, RunFailed, UsageError, execute_cli, resume
 from drpo.cli_show import print_summary as _print_summary
 from drpo.config import Context, RunConfig
 from drpo.data import DataError, load_icl, load_seeds, shuffled
@@ -28,17 +30,13 @@ from drpo.models.registry import SpecError, parse_spec
 from drpo.persistence import redact
 from drpo.plan import validation_count
 from drpo.provider_errors import describe, is_provider_error
-from drpo.runner import Run, RunError, execute, summary
+from drpo.runner import Run, RunError, summary
+from drpo.statefiles import StateFileError
 from nodes.judges import resolve_judge
 
-ROLES = ("base", "optimizer", "judge", "selector")
 # Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
 # ``handler=async fn(args) -> int`` with ``set_defaults``. Their errors follow main()'s rules.
 EXTENSIONS: tuple[str, ...] = ("drpo.cli_apps", "drpo.cli_eval", "drpo.cli_fork")
-
-
-class UsageError(ValueError):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,21 +49,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-class RunFailed(RuntimeError):
-    def __init__(self, run: Run, cause: BaseException) -> None:
-        super().__init__(f"{type(cause).__name__}: {cause}")
-        self.run = run
-
-
-async def _execute(run: Run, resume: bool) -> dict[str, Any]:
-    try:
-        return await execute(run, resume=resume)
-    except BudgetReached:
-        raise
-    except (Exception, asyncio.CancelledError) as exc:
-        raise RunFailed(run, exc) from exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,9 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name)
         sp.add_argument("run_id")
         if name == "resume":
-            sp.add_argument("--models", help="replace every role's model spec")
+            sp.add_argument("--models", help="replace every role's model spec (not when finished)")
             for role in ROLES:
                 sp.add_argument(f"--{role}", help=f"replace the {role} model spec")
+            sp.add_argument(
+                "--wait", action="store_true", help="wait while another process writes the run"
+            )
         if name == "show":
             sp.add_argument("--json", action="store_true")
         if name == "export":
@@ -138,7 +124,12 @@ def _config(args: argparse.Namespace) -> RunConfig:
             raise UsageError(f"--config {args.config}: {exc}") from exc
         if not isinstance(data, dict):
             raise UsageError(f"--config {args.config}: expected a JSON object (a RunConfig)")
-    icl, sp = data.setdefault("icl", {}), data.setdefault("system_prompt", {})
+    where = f" (--config {args.config})" if args.config else ""
+    for name in ("icl", "system_prompt", "sampling"):
+        if not isinstance(data.setdefault(name, {}), dict):
+            kind = type(data[name]).__name__ if data[name] is not None else "null"
+            raise UsageError(f"invalid config: {name}: expected an object, got {kind}{where}")
+    icl, sp = data["icl"], data["system_prompt"]
     for flag, key in (
         ("W", "W"),
         ("M", "M"),
@@ -166,7 +157,10 @@ def _config(args: argparse.Namespace) -> RunConfig:
         data["seed"] = args.seed
     if args.validation is not None and args.validation < 1:
         raise UsageError(f"--validation must be at least 1, got {args.validation}")
-    config = RunConfig.model_validate(data)
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_one_line(exc) + where) from None
     seeds = load_seeds(config.seed_dir)  # a bad or empty seed set fails here, before a run exists
     validation_count(config, len(shuffled(seeds, 0, config.system_prompt.seeds)))
     pool = len(load_icl(config.icl_path)[: config.icl.n])
@@ -209,29 +203,28 @@ async def _main(args: argparse.Namespace) -> int:
         if icl_from and len(icl_from["examples"]) < config.system_prompt.K:
             raise UsageError(f"K={config.system_prompt.K} is larger than the --icl-from set")
         run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"), args.checkpointer)
-        if run.checkpointer and not run.exists() and await run.has_checkpoints():
-            raise RunError(f"run {run.id!r} already exists in {redact(run.checkpointer)}")
-        run.create(config, context, extra={"icl_from": icl_from} if icl_from else None)
-        print(
-            f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir {run_dir})",
-            file=sys.stderr,
-        )
-        _print_summary(await _execute(run, resume=False), as_json=False)
+        if run.exists() or (run.checkpointer and await run.has_checkpoints()):
+            where = redact(run.checkpointer) if run.checkpointer else run.root
+            raise RunError(f"run {run.id!r} already exists in {where}; use `drpo resume {run.id}`")
+        run.check_files(context.llm_cache)  # shared store and call cache, before any write
+        async with run.writer():
+            run.create(config, context, extra={"icl_from": icl_from} if icl_from else None)
+            print(
+                f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir "
+                f"{run_dir})",
+                file=sys.stderr,
+            )
+            result = await execute_cli(run, resume=False)
+        _print_summary(result, as_json=False)
         return 0
-    run = Run(run_dir, args.run_id, args.checkpointer)
+    run = Run(run_dir, args.run_id, args.checkpointer, read_only=args.command != "resume")
+    run.load()  # no run, or a damaged run.json: one line, before anything else
     if args.command == "resume":
-        _, context = run.load()
-        overrides = {f"{role}_model": getattr(args, role) or args.models for role in ROLES}
-        for key, spec in overrides.items():
-            if spec:
-                parse_spec(spec)
-                setattr(context, key, spec)
-        apply_flags(args, context)
-        run.save_context(context)
-        _print_summary(await _execute(run, resume=True), as_json=False)
+        _print_summary(await resume(run, args), as_json=False)
     elif args.command == "show":
-        run.load()
-        _print_summary(await summary(run), as_json=args.json)
+        result = await summary(run)
+        result["model_history"] = run.model_history()
+        _print_summary(result, as_json=args.json)
     else:
         from drpo.pack import export_pack
 
@@ -249,13 +242,18 @@ def main(argv: list[str] | None = None) -> int:
         reason = str(cause) if isinstance(cause, DRPOCallError) else str(exc)
         if cause is not None and is_provider_error(cause):
             reason = describe(cause)  # e.g. "HTTP 401 from http://...: invalid api key"
-        print(
-            f"drpo: run failed: {' '.join(reason.split())[:600]}\n"
-            f"The run is saved; continue it with: drpo resume {exc.run.id} "
-            f"--run-dir {exc.run.root}",
-            file=sys.stderr,
+        advice = (
+            f"The run's saved state cannot be read back ({exc.unreadable}); resuming cannot "
+            "succeed until that is fixed."
+            if exc.unreadable
+            else f"The run is saved; continue it with: drpo resume {exc.run.id} "
+            f"--run-dir {exc.run.root}"
         )
+        print(f"drpo: run failed: {' '.join(reason.split())[:600]}\n{advice}", file=sys.stderr)
         return 1
+    except (StateFileError, sqlite3.DatabaseError) as exc:
+        print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     except BudgetReached as exc:
         print(f"drpo: {exc}", file=sys.stderr)
         return EXIT_BUDGET
@@ -267,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

@@ -47,22 +47,28 @@ async def _answer(args: argparse.Namespace) -> int:
     from langgraph.types import Command
     from pydantic import ValidationError
 
-    from drpo.cli import RunFailed, _print_summary
+    from drpo.cli import _print_summary
+    from drpo.cli_runs import RunFailed, unreadable
+    from drpo.runlock import RunLocked
     from drpo.runner import Run, RunError, execute, summary
+    from drpo.statefiles import StateFileError
     from nodes.review_best import ApprovalAnswer
 
     run = Run(args.run_dir, args.run_id)
     run.load()
-    if not (await summary(run))["pending"]:
-        raise RunError(f"run {run.id!r} has no pending approval")
     try:
         answer = ApprovalAnswer(action=args.action, text=args.text)
     except ValidationError as exc:
         raise RunError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc
-    try:
-        result = await execute(run, resume=True, command=Command(resume=answer.model_dump()))
-    except Exception as exc:
-        raise RunFailed(run, exc) from exc
+    async with run.writer():  # one writer per run: a second answer is refused
+        if not (await summary(run.reader()))["pending"]:
+            raise RunError(f"run {run.id!r} has no pending approval")
+        try:
+            result = await execute(run, resume=True, command=Command(resume=answer.model_dump()))
+        except (StateFileError, RunLocked):
+            raise
+        except Exception as exc:
+            raise RunFailed(run, exc, await unreadable(run)) from exc
     _print_summary(result, as_json=False)
     return 0
 

@@ -19,11 +19,12 @@ def add_flags(optimize: argparse.ArgumentParser, resume: argparse.ArgumentParser
         action="store_true",
         help="print the expected LLM calls per role (paper A.5) and exit; calls no model",
     )
-    optimize.add_argument(
-        "--llm-cache",
-        help="SQLite file of the LLM-call cache (default RUN_DIR/llm_cache.sqlite), or 'off'",
-    )
     for parser in (optimize, resume):
+        parser.add_argument(
+            "--llm-cache",
+            help="SQLite file of the LLM-call cache (default RUN_DIR/llm_cache.sqlite), or "
+            "'off' (e.g. to set a damaged cache aside; the run remembers it)",
+        )
         parser.add_argument(
             "--max-calls", type=int, help="stop once the run has made N model calls (resumable)"
         )

@@ -44,10 +44,11 @@ def _config(base: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _fork(args: argparse.Namespace) -> int:
-    from drpo.cli import RunFailed, _print_summary
+    from drpo.cli_runs import execute_cli
+    from drpo.cli_show import print_summary
     from drpo.forking import fork_run, forked_context
     from drpo.models.registry import parse_spec
-    from drpo.runner import Run, RunError, execute
+    from drpo.runner import Run, RunError
     from nodes.judges import resolve_judge
 
     parent = Run(args.run_dir, args.run_id)
@@ -79,11 +80,7 @@ async def _fork(args: argparse.Namespace) -> int:
         f"(checkpoint {origin['checkpoint_id']})",
         file=sys.stderr,
     )
-    try:
-        result = await execute(new, resume=True)
-    except Exception as exc:
-        raise RunFailed(new, exc) from exc
-    _print_summary(result, as_json=False)
+    print_summary(await execute_cli(new, resume=True), as_json=False)
     print(new.id)
     return 0
 

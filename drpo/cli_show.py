@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from drpo.cli_budget import print_usage
+from drpo.provenance import describe as describe_models
 
 
 def print_summary(result: dict[str, Any], as_json: bool) -> None:
@@ -32,6 +33,10 @@ def print_summary(result: dict[str, Any], as_json: bool) -> None:
     print_validation(result)
     print("LLM calls per role: " + ", ".join(f"{k} {v}" for k, v in result["calls"].items()))
     print_usage(result)  # model calls actually made, cache hits and tokens
+    history = result.get("model_history") or {}
+    if any(len(rows) > 1 for rows in history.values()):
+        print("models switched during the run:")
+        print("\n".join(describe_models(history)))
 
 
 def _ci(stats: dict[str, Any]) -> str:

@@ -14,18 +14,22 @@ class StageConfig(BaseModel):
     """Beam search hyper-parameters of one stage (paper Table 7): W, M, D."""
 
     model_config = ConfigDict(extra="forbid")
-    W: int = Field(ge=1, description="beam width")
-    M: int = Field(ge=1, description="action samples per state")
-    D: int = Field(ge=1, description="beam depth")
+    W: int = Field(ge=1, strict=True, description="beam width")
+    M: int = Field(ge=1, strict=True, description="action samples per state")
+    D: int = Field(ge=1, strict=True, description="beam depth")
 
 
 class IclStageConfig(StageConfig):
-    W: int = Field(default=1, ge=1)
-    M: int = Field(default=1, ge=1)
-    D: int = Field(default=5, ge=1)
-    n: int | None = Field(default=None, ge=1, description="optimize the first n base examples")
+    W: int = Field(default=1, ge=1, strict=True)
+    M: int = Field(default=1, ge=1, strict=True)
+    D: int = Field(default=5, ge=1, strict=True)
+    n: int | None = Field(
+        default=None, ge=1, strict=True, description="optimize the first n base examples"
+    )
     stop_at_max: bool = Field(
-        default=True, description="stop a track early when every aspect of its best scores 5"
+        default=True,
+        strict=True,
+        description="stop a track early when every aspect of its best scores 5",
     )
     reward: Literal["dynamic", "static"] | None = Field(
         default=None, description="this stage's reward (None: the run's `reward`)"
@@ -33,13 +37,17 @@ class IclStageConfig(StageConfig):
 
 
 class PromptStageConfig(StageConfig):
-    W: int = Field(default=2, ge=1)
-    M: int = Field(default=3, ge=1)
-    D: int = Field(default=20, ge=1)
-    K: int = Field(default=2, ge=0, description="ICL examples retrieved per query")
-    B: int = Field(default=1, ge=1, description="seed queries scored per level (paper: 1)")
-    seeds: int | None = Field(default=None, ge=1, description="use the first N shuffled seeds")
-    shuffle_seed: int = 0
+    W: int = Field(default=2, ge=1, strict=True)
+    M: int = Field(default=3, ge=1, strict=True)
+    D: int = Field(default=20, ge=1, strict=True)
+    K: int = Field(default=2, ge=0, strict=True, description="ICL examples retrieved per query")
+    B: int = Field(
+        default=1, ge=1, strict=True, description="seed queries scored per level (paper: 1)"
+    )
+    seeds: int | None = Field(
+        default=None, ge=1, strict=True, description="use the first N shuffled seeds"
+    )
+    shuffle_seed: int = Field(default=0, strict=True)
     initial_prompt: str = INITIAL_SYSTEM_PROMPT
     select: Literal["validation", "last-beam"] = Field(
         default="validation",
@@ -49,6 +57,7 @@ class PromptStageConfig(StageConfig):
     validation: int | None = Field(
         default=None,
         ge=1,
+        strict=True,
         description="validation queries (default: up to 8 of the seeds the levels leave)",
     )
     gate: Literal["significant", "none"] = Field(
@@ -65,11 +74,11 @@ class Sampling(BaseModel):
     """Generation parameters per role."""
 
     model_config = ConfigDict(extra="forbid")
-    base_temperature: float = Field(default=0.0, ge=0)
-    optimizer_temperature: float = Field(default=0.7, ge=0)
-    judge_temperature: float = Field(default=0.0, ge=0)
-    base_max_tokens: int = Field(default=384, ge=16)
-    json_max_tokens: int = Field(default=1024, ge=64)
+    base_temperature: float = Field(default=0.0, ge=0, strict=True)
+    optimizer_temperature: float = Field(default=0.7, ge=0, strict=True)
+    judge_temperature: float = Field(default=0.0, ge=0, strict=True)
+    base_max_tokens: int = Field(default=384, ge=16, strict=True)
+    json_max_tokens: int = Field(default=1024, ge=64, strict=True)
 
 
 class RunConfig(BaseModel):
@@ -83,7 +92,7 @@ class RunConfig(BaseModel):
     # sampling of as many prompts from s_0 as beam samples, each scored once (App. A.2)
     search: Literal["beam", "greedy", "mc"] = "beam"
     sampling: Sampling = Field(default_factory=Sampling)
-    seed: int = 0
+    seed: int = Field(default=0, strict=True)
     icl_path: str | None = None
     seed_dir: str | None = None
 

@@ -6,7 +6,9 @@ import hashlib
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from drpo.prompting import ICLExample
 
@@ -50,25 +52,61 @@ def strip_markers(response: str) -> str:
     return text.strip()
 
 
+Text = Annotated[str, Field(strict=True)]
+NonEmpty = Annotated[
+    str, Field(strict=True), StringConstraints(strip_whitespace=True, min_length=1)
+]
+
+
+class IclEntry(BaseModel):
+    """One ICL example; other keys of an entry are ignored."""
+
+    query: NonEmpty
+    response: Text
+
+
+class AlpacaSeed(BaseModel):
+    instruction: NonEmpty
+
+
+class LimaSeed(BaseModel):
+    query: NonEmpty
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _entries(file: Path, rows: Any, model: type[M]) -> list[M]:
+    """Validate every entry; the first bad one is an error naming the file and its index."""
+    if not isinstance(rows, list):
+        raise DataError(f"{file}: expected a list of {model.__name__} objects")
+    out = []
+    for i, row in enumerate(rows):
+        try:
+            out.append(model.model_validate(row))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            got = type(row.get(field) if isinstance(row, dict) else row).__name__
+            got = "" if err["type"] == "missing" else f" (got {got.replace('NoneType', 'null')})"
+            where = f"{field!r}: " if field else ""
+            raise DataError(f"{file}: entry [{i}]: {where}{err['msg']}{got}") from None
+    return out
+
+
 def load_icl(path: str | Path | None = None) -> list[ICLExample]:
     """ICL examples from ``{query: response}`` or ``[{"query", "response"}]`` JSON, or JSON
     lines (``.jsonl``) of ``{"query", "response"}``."""
     file = Path(path) if path else DATA_DIR / "icl_base.json"
     raw = _load_json(file)
-    pairs: list[tuple[Any, Any]]
     if isinstance(raw, dict):
-        pairs = list(raw.items())
-    elif isinstance(raw, list):
-        if not all(isinstance(r, dict) and {"query", "response"} <= r.keys() for r in raw):
-            raise DataError(f"{file}: every item needs 'query' and 'response'")
-        pairs = [(r["query"], r["response"]) for r in raw]
-    else:
+        raw = [{"query": q, "response": r} for q, r in raw.items()]
+    elif not isinstance(raw, list):
         raise DataError(f"{file}: expected an object or a list of examples")
-    examples: list[ICLExample] = []
-    for query, response in pairs:
-        if not isinstance(query, str) or not isinstance(response, str) or not query.strip():
-            raise DataError(f"{file}: queries and responses must be non-empty strings")
-        examples.append({"query": query.strip(), "response": strip_markers(response)})
+    examples: list[ICLExample] = [
+        {"query": e.query, "response": strip_markers(e.response)}
+        for e in _entries(file, raw, IclEntry)
+    ]
     if not examples:
         raise DataError(f"{file}: no ICL examples")
     queries = [e["query"] for e in examples]
@@ -80,20 +118,17 @@ def load_icl(path: str | Path | None = None) -> list[ICLExample]:
 def load_seeds(seed_dir: str | Path | None = None) -> list[str]:
     """The 180 seed queries X: 86 alpaca + 52 lima + 42 red-team, in file order."""
     folder = Path(seed_dir) if seed_dir else DATA_DIR
-    alpaca = _load_json(folder / "seed_alpaca.json")
-    lima = _load_json(folder / "seed_lima.json")
+    alpaca = _entries(
+        folder / "seed_alpaca.json", _load_json(folder / "seed_alpaca.json"), AlpacaSeed
+    )
+    lima = _entries(folder / "seed_lima.json", _load_json(folder / "seed_lima.json"), LimaSeed)
     try:
         redteam = (folder / "seed_redteam.txt").read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
         raise DataError(f"{folder / 'seed_redteam.txt'}: file not found") from exc
-    queries: list[str] = []
-    for name, rows, key in (
-        ("seed_alpaca.json", alpaca, "instruction"),
-        ("seed_lima.json", lima, "query"),
-    ):
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and key in r for r in rows):
-            raise DataError(f"{folder / name}: expected a list of objects with {key!r}")
-        queries += [str(r[key]).strip() for r in rows]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{folder / 'seed_redteam.txt'}: cannot read ({exc})") from exc
+    queries = [a.instruction for a in alpaca] + [q.query for q in lima]
     queries += [line.strip() for line in redteam if line.strip()]
     queries = list(dict.fromkeys(q for q in queries if q))
     if not queries:

@@ -15,6 +15,7 @@ from typing import Any
 
 from drpo.config import Context, RunConfig
 from drpo.records import copy_records
+from drpo.runlock import RunLock, writer_active
 from drpo.runner import Run, RunError
 from drpo.state import STAGES
 from drpo.summary import level_checkpoints
@@ -34,7 +35,12 @@ async def fork_run(
     if new.exists():
         raise RunError(f"run {new.id!r} already exists in {new.root}")
     parent.load()
-    async with parent.graph() as g:
+    if writer_active(parent.dir):
+        raise RunError(
+            f"run {parent.id!r} is still running ({RunLock(parent.dir, parent.id).holder()}): "
+            "fork it once it stops"
+        )
+    async with parent.reader().graph() as g:
         checkpoints = await level_checkpoints(g, parent.thread)
         cid = checkpoints.get((stage, level))
         if cid is None:
@@ -49,11 +55,13 @@ async def fork_run(
         run_config = RunConfig.model_validate(config)
         values["config"] = run_config.model_dump()
         origin = {"run_id": parent.id, "stage": stage, "level": level, "checkpoint_id": cid}
-        new.create(run_config, context, extra={"forked_from": origin})
-        async with new.graph() as g2:
-            assert g.store is not None and g2.store is not None
-            await copy_records(g.store, parent.id, g2.store, new.id, stage, level)
-            await g2.aupdate_state(new.thread, values, as_node="prune_beam")
+        async with new.writer():
+            new.create(run_config, context, extra={"forked_from": origin})
+            async with new.graph() as g2:
+                if g.store is None or g2.store is None:
+                    raise RunError(f"run {parent.id!r} has no level records to fork from")
+                await copy_records(g.store, parent.id, g2.store, new.id, stage, level)
+                await g2.aupdate_state(new.thread, values, as_node="prune_beam")
     return origin
 
 

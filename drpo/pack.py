@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from drpo.data import sha256_of
+from drpo.files import write_atomic
 from drpo.runner import Run, RunError, summary
 
 PACK_FORMAT = "drpo-alignment-pack/1"
@@ -31,6 +31,8 @@ def _version(dist: str) -> str | None:
 
 
 async def export_pack(run: Run, out: Path) -> dict[str, Any]:
+    if out.is_dir():
+        raise RunError(f"-o {out}: is a directory; give a file name (e.g. {out}/pack.json)")
     config, context = run.load()
     result = await summary(run)
     if result["status"] != "finished":
@@ -52,6 +54,7 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
             "judge": context.judge_model,
             "selector": context.selector_model,
         },
+        "model_history": run.model_history(),  # each role's models, from which level on
         "judge_node": context.judge_node,
         "config": config.model_dump(),
         "calls": result["calls"],
@@ -62,7 +65,5 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
         },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(pack, indent=2, ensure_ascii=False))
-    os.replace(tmp, out)
+    write_atomic(out, json.dumps(pack, indent=2, ensure_ascii=False))
     return pack

@@ -47,19 +47,41 @@ def redact(url: str) -> str:
 
 @asynccontextmanager
 async def open_persistence(
-    run_dir: Path, root: Path, url: str | None
-) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore]]:
-    """(checkpointer, store) for a run: SQLite in RUN_DIR, or PostgreSQL when a URL is given."""
+    run_dir: Path, root: Path, url: str | None, read_only: bool = False
+) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore | None]]:
+    """(checkpointer, store) for a run: SQLite in RUN_DIR, or PostgreSQL when a URL is given.
+    ``read_only``: a checkpointer and a store that write nothing (show, export); no store when
+    the run dir has none."""
     if is_postgres(url):
-        async with _postgres(str(url)) as pair:
+        async with _postgres(str(url), read_only) as pair:
             yield pair
         return
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
     from langgraph.store.sqlite.aio import AsyncSqliteStore
 
+    from drpo.statefiles import read_only_uri
+
+    file = run_dir / "checkpoints.sqlite"
+    if read_only:
+        if not file.exists():  # never created: nothing to read (Run decides if that is damage)
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            yield InMemorySaver(serde=SERDE), None
+            return
+        stores = root / "store.sqlite"
+        async with (
+            aiosqlite.connect(read_only_uri(file), uri=True) as conn,
+            aiosqlite.connect(read_only_uri(stores) if stores.exists() else ":memory:", uri=True)
+            as store_conn,
+        ):
+            saver = AsyncSqliteSaver(conn, serde=SERDE)
+            await saver.setup()  # creates nothing on an existing database opened read-only
+            # the level records and the seed plan (drpo/records.py); no setup: it would write
+            yield saver, AsyncSqliteStore(store_conn) if stores.exists() else None
+        return
     async with (
-        aiosqlite.connect(str(run_dir / "checkpoints.sqlite")) as conn,
+        aiosqlite.connect(str(file)) as conn,
         AsyncSqliteStore.from_conn_string(str(root / "store.sqlite")) as store,
     ):
         # WAL + synchronous=NORMAL: a commit is one write to the log, no fsync; a killed process
@@ -73,21 +95,30 @@ async def open_persistence(
 
 
 @asynccontextmanager
-async def _postgres(url: str) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore]]:
+async def _postgres(
+    url: str, read_only: bool = False
+) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore | None]]:
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.store.postgres.aio import AsyncPostgresStore
     from psycopg import AsyncConnection, OperationalError
     from psycopg.rows import DictRow, dict_row
 
+    # read-only: every transaction of the session is READ ONLY, so nothing can be written
+    options = "-c default_transaction_read_only=on" if read_only else ""
+
     async def connect() -> AsyncConnection[DictRow]:
         try:
             return await AsyncConnection.connect(
-                url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+                url, autocommit=True, prepare_threshold=0, row_factory=dict_row, options=options
             )
         except OperationalError as exc:
             reason = " ".join(str(exc).split())[:200]
             raise PersistenceError(f"cannot connect to {redact(url)}: {reason}") from exc
 
+    if read_only:  # no setup: it would migrate
+        async with await connect() as conn, await connect() as store_conn:
+            yield AsyncPostgresSaver(conn, serde=SERDE), AsyncPostgresStore(store_conn)
+        return
     async with await connect() as conn, await connect() as store_conn:
         saver = AsyncPostgresSaver(conn, serde=SERDE)
         store = AsyncPostgresStore(store_conn)

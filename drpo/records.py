@@ -108,10 +108,12 @@ async def copy_records(
     src: BaseStore, src_thread: str, dst: BaseStore, dst_thread: str, stage: str, level: int
 ) -> int:
     """Copy a thread's records and lineages up to (stage, level) into another thread."""
-    copied = 0
-    for namespace in (LEVELS, LINEAGE, PLAN):
-        for item in await _items(src, (namespace, src_thread)):
-            if namespace == PLAN or _upto(item["value"], stage, level):
-                await dst.aput((namespace, dst_thread), item["key"], item["value"], index=False)
-                copied += 1
-    return copied
+    picked = [  # read everything first: the source may be a read-only view of the same file
+        (namespace, item)
+        for namespace in (LEVELS, LINEAGE, PLAN)
+        for item in await _items(src, (namespace, src_thread))
+        if namespace == PLAN or _upto(item["value"], stage, level)
+    ]
+    for namespace, item in picked:
+        await dst.aput((namespace, dst_thread), item["key"], item["value"], index=False)
+    return len(picked)

@@ -7,12 +7,11 @@ the LangGraph store shared by the runs of RUN_DIR (the aspect-selection cache li
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
@@ -20,12 +19,18 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from pydantic import ValidationError
 
-from drpo.budget import BudgetReached, open_session
+from drpo import statefiles
+from drpo.budget import BudgetReached, cache_file, open_session
 from drpo.config import Context, RunConfig
+from drpo.files import create_exclusive, write_atomic
 from drpo.persistence import check_url, open_persistence, redact
+from drpo.provenance import history_of, initial_history, record_switches
 from drpo.provider_errors import ProviderErrors
-from drpo.summary import meta_of, summarize_run
+from drpo.runlock import hold, one_writer
+from drpo.statefiles import StateFileError
+from drpo.summary import summarize_run
 from graph import builder
 
 # 2: one graph whose levels are root-namespace checkpoints, level records in the store;
@@ -38,7 +43,13 @@ class RunError(ValueError):
 
 
 class Run:
-    def __init__(self, run_dir: str | Path, run_id: str, checkpointer: str | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        run_id: str,
+        checkpointer: str | None = None,
+        read_only: bool = False,
+    ) -> None:
         if not run_id or "/" in run_id or run_id.startswith("."):
             raise RunError(f"invalid run id {run_id!r}")
         check_url(checkpointer)
@@ -48,6 +59,7 @@ class Run:
         # a postgresql:// URL, else SQLite in the run dir; resume reads it back from run.json
         # (without its password: libpq takes PGPASSWORD or ~/.pgpass)
         self.checkpointer = checkpointer
+        self.read_only = read_only  # show, export: the checkpointer writes nothing
 
     @property
     def meta_file(self) -> Path:
@@ -59,6 +71,13 @@ class Run:
 
     def exists(self) -> bool:
         return self.meta_file.exists()
+
+    def meta(self) -> dict[str, Any]:
+        """run.json; a missing or damaged one is an error that names it."""
+        meta = statefiles.read_meta(self.meta_file)
+        if meta is None:
+            raise RunError(f"no run {self.id!r} in {self.root}")
+        return meta
 
     def create(
         self, config: RunConfig, context: Context, extra: dict[str, Any] | None = None
@@ -74,35 +93,56 @@ class Run:
             "config": config.model_dump(),
             "context": asdict(context),
             "checkpointer": redact(self.checkpointer) if self.checkpointer else None,
+            "model_history": initial_history(context),
             "layout": LAYOUT,
             **(extra or {}),
         }
-        tmp = self.meta_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, self.meta_file)
+        try:  # exclusive: of two processes creating one run, one wins
+            create_exclusive(self.meta_file, json.dumps(meta, indent=2))
+        except FileExistsError:
+            raise RunError(f"run {self.id!r} already exists in {self.root}") from None
 
-    def save_context(self, context: Context) -> None:
-        """Record changed model specs (e.g. a resume with another judge)."""
-        meta = json.loads(self.meta_file.read_text())
+    def save_context(self, context: Context, start: dict[str, Any] | None = None) -> None:
+        """Record changed model specs; run.json's model history keeps each switch per role
+        with the stage and level it starts from (drpo/provenance.py)."""
+        meta = self.meta()
+        meta["model_history"] = record_switches(meta, context, start or {})
         meta["context"] = asdict(context)
-        tmp = self.meta_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, self.meta_file)
+        write_atomic(self.meta_file, json.dumps(meta, indent=2))
+
+    def model_history(self) -> dict[str, list[dict[str, Any]]]:
+        return history_of(self.meta())
 
     def load(self) -> tuple[RunConfig, Context]:
-        if not self.exists():
-            raise RunError(f"no run {self.id!r} in {self.root}")
-        meta = json.loads(self.meta_file.read_text())
+        meta = self.meta()
         if meta.get("layout") != LAYOUT:
             raise RunError(
                 f"run {self.id!r} was made by graph layout {meta.get('layout', 1)} (nested stage "
                 f"subgraphs); this drpo reads layout {LAYOUT} (one level-granular graph): "
                 "start a new run with drpo optimize"
             )
-        return RunConfig.model_validate(meta["config"]), Context(**meta["context"])
+        try:
+            return RunConfig.model_validate(meta["config"]), Context(**meta["context"])
+        except (ValidationError, TypeError) as exc:
+            raise StateFileError(f"{self.meta_file}: invalid config or context ({exc})") from None
 
-    def meta(self) -> dict[str, Any]:
-        return meta_of(self.meta_file)
+    def reader(self) -> Run:
+        """This run, opened read-only (its checkpointer writes nothing)."""
+        return Run(self.root, self.id, self.checkpointer, read_only=True)
+
+    def writer(self, wait: bool = False) -> AbstractAsyncContextManager[None]:
+        """Hold this run's lock (drpo/runlock.py): one writer per run."""
+        return hold(self, wait)
+
+    def _url(self) -> str | None:
+        if self.checkpointer is None and self.exists():
+            return cast(str | None, self.meta().get("checkpointer"))
+        return self.checkpointer
+
+    def check_files(self, llm_cache: str | None = "off") -> None:
+        """Read-only checks of the files a writer needs (``llm_cache``: the context's)."""
+        cache = None if llm_cache == "off" else cache_file(self.root, llm_cache)
+        statefiles.check_run(self.dir, self.root, self._url(), cache)
 
     def input(self, config: RunConfig) -> dict[str, Any]:
         """The graph input of a new run: its config and, with --icl-from, the reused ICL set."""
@@ -114,11 +154,15 @@ class Run:
 
     @asynccontextmanager
     async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-        """The graph compiled with this run's checkpointer and the run dir's shared store."""
-        url = self.checkpointer
-        if url is None and self.exists():
-            url = json.loads(self.meta_file.read_text()).get("checkpointer")
-        async with open_persistence(self.dir, self.root, url) as (saver, store):
+        """The graph on this run's checkpointer and the run dir's store (none if read-only)."""
+        url = self._url()
+        statefiles.check_run(self.dir, self.root, url, None, self.read_only)
+        async with (
+            statefiles.reading(self.dir, url, self.read_only),
+            open_persistence(self.dir, self.root, url, self.read_only) as (saver, store),
+        ):
+            if (await saver.aget_tuple(self.thread)) is None:
+                statefiles.no_checkpoints(self.dir, self.id, url)
             yield builder.compile(checkpointer=saver, store=store)
 
     @asynccontextmanager
@@ -128,17 +172,14 @@ class Run:
             yield
         finally:
             if errors.counts:
-                meta = json.loads(self.meta_file.read_text())
+                meta = self.meta()
                 total = Counter(meta.get("provider_errors", {})) + errors.counts
                 meta["provider_errors"] = dict(sorted(total.items()))
-                tmp = self.meta_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(meta, indent=2))
-                os.replace(tmp, self.meta_file)
+                write_atomic(self.meta_file, json.dumps(meta, indent=2))
 
     async def has_checkpoints(self) -> bool:
         """Whether the checkpointer already holds this thread (a shared Postgres database)."""
-        async with self.graph() as g:
-            return bool((await g.aget_state(self.thread)).values)
+        return await statefiles.holds_thread(self.dir, self.root, self._url(), self.thread)
 
 
 Progress = Callable[[str], None]
@@ -148,6 +189,7 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+@one_writer  # the run's lock (drpo/runlock.py); usage and budget are read under it
 async def execute(
     run: Run, resume: bool, progress: Progress = _stderr, command: Command[Any] | None = None
 ) -> dict[str, Any]:
@@ -190,7 +232,7 @@ async def execute(
             "--max-calls N (or --max-tokens N)"
         )
     result = await summary(run)
-    (run.dir / "result.json").write_text(json.dumps(result, indent=2))
+    write_atomic(run.dir / "result.json", json.dumps(result, indent=2))
     return result
 
 

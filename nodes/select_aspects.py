@@ -20,7 +20,7 @@ from drpo.calls import call_json
 from drpo.config import Context, RunConfig
 from drpo.models import get_chat_model, parse_spec
 from drpo.prompts import SELECT_ASPECTS, aspect_list
-from drpo.records import require_store
+from drpo.records import require_store, thread_of
 from drpo.schemas import AspectSelectionReply
 from drpo.state import AspectSelection
 from nodes.tasks import SelectTask, run_config
@@ -41,7 +41,10 @@ def static_selection(query: str) -> AspectSelection:
     }
 
 
-async def _cached(store: BaseStore, selector: str, query: str) -> AspectSelection | None:
+async def _cached(
+    store: BaseStore, selector: str, query: str
+) -> tuple[AspectSelection, str | None] | None:
+    """A stored selection and the thread whose call made it."""
     namespace, key = cache_key(selector, query)
     if (item := await store.aget(namespace, key)) is None:
         return None
@@ -50,15 +53,22 @@ async def _cached(store: BaseStore, selector: str, query: str) -> AspectSelectio
     # (the judge prompt lists the aspects in it)
     order = value.pop("order", None) or list(value["aspects"])
     value["aspects"] = {name: value["aspects"][name] for name in order}
-    return cast(AspectSelection, {**value, "source": "cache"})
+    thread = value.pop("thread", None)
+    return cast(AspectSelection, {**value, "source": "cache"}), thread
 
 
 async def select_one(
     store: BaseStore, selector: str, query: str, config: RunConfig, runtime: Runtime[Context]
 ) -> tuple[AspectSelection, dict[str, int]]:
-    """The selection of one query (from the store, else asked of the selector and stored)."""
+    """The selection of one query (from the store, else asked of the selector and stored).
+    A selection this run's own thread stored (its process was killed before the task was saved)
+    counts as the run's call, so that a resumed run counts what an uninterrupted one does."""
+    thread = thread_of(runtime)
     if (found := await _cached(store, selector, query)) is not None:
-        return found, {"selector_cache_hits": 1}
+        stored, owner = found
+        if owner == thread:
+            return {**stored, "source": "selector"}, {"selector": 1}
+        return stored, {"selector_cache_hits": 1}
     reply: AspectSelectionReply = await call_json(
         get_chat_model(selector),
         AspectSelectionReply,
@@ -75,7 +85,8 @@ async def select_one(
         "source": "selector",
     }
     namespace, key = cache_key(selector, query)
-    await store.aput(namespace, key, {**selection, "order": list(selection["aspects"])})
+    order = list(selection["aspects"])
+    await store.aput(namespace, key, {**selection, "order": order, "thread": thread})
     return selection, {"selector": 1}
 
 
@@ -94,7 +105,7 @@ async def lookup_aspects(
     if config.stage_reward(stage) == "static":
         return {q: static_selection(q) for q in queries}, {}
     store, selector = require_store(runtime.store), runtime.context.selector_model
-    found = {q: await _cached(store, selector, q) for q in queries}
+    found = {q: (hit[0] if (hit := await _cached(store, selector, q)) else None) for q in queries}
     missing = [q for q, sel in found.items() if sel is None]
     made = await asyncio.gather(*(select_one(store, selector, q, config, runtime) for q in missing))
     calls: dict[str, int] = {}

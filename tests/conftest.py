@@ -58,3 +58,16 @@ def show(run_dir: Path, run_id: str) -> dict[str, Any]:
 @pytest.fixture()
 def log_path(tmp_path: Path) -> Path:
     return tmp_path / "calls.jsonl"
+
+
+# Property tests record how many generated examples reached each of their assertions
+# (tests/test_parsers_property.py); the counts are printed at the end of the session.
+REACHED: dict[str, dict[str, int]] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if REACHED:
+        terminalreporter.section("property tests: generated examples reaching their assertions")
+        for name, counts in sorted(REACHED.items()):
+            rows = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            terminalreporter.write_line(f"{name}: {rows}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from drpo.aspects import ASPECTS
 from drpo.schemas import AspectSelectionReply, judge_schema, validate_judge_reply
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
@@ -34,11 +35,12 @@ def test_selection_normalises_names_and_accepts_new_aspects() -> None:
         ["helpfulness", "critical thinking"],
         [{"name": "Humor", "description": "Is playful where it fits the query."}],
     )
-    assert reply.aspects() == {
-        "Helpfulness": reply.aspects()["Helpfulness"],
-        "Critical-Thinking": reply.aspects()["Critical-Thinking"],
+    assert reply.aspects() == {  # predefined names get the predefined descriptions
+        "Helpfulness": ASPECTS["Helpfulness"],
+        "Critical-Thinking": ASPECTS["Critical-Thinking"],
         "Humor": "Is playful where it fits the query.",
     }
+    assert list(reply.aspects()) == ["Helpfulness", "Critical-Thinking", "Humor"]
 
 
 @pytest.mark.parametrize(

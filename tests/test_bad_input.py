@@ -57,14 +57,64 @@ CASES: dict[str, tuple[Files, str]] = {
     "config unknown key": (lambda t: _config(t, {"beam": 3}), "invalid config: beam"),
     "config wrong type": (lambda t: _config(t, {"icl": {"W": "wide"}}), "invalid config: icl.W"),
     "config not an object": (lambda t: _config(t, [1, 2]), "expected a JSON object"),
+    "config icl null": (
+        lambda t: _config(t, {"icl": None}),
+        "invalid config: icl: expected an object, got null (--config",
+    ),
+    "config icl null with flag": (
+        lambda t: [*_config(t, {"icl": None}), "--icl-W", "2"],
+        "invalid config: icl: expected an object, got null",
+    ),
+    "config system_prompt list": (
+        lambda t: _config(t, {"system_prompt": [1]}),
+        "invalid config: system_prompt: expected an object, got list",
+    ),
+    "config sampling string": (
+        lambda t: _config(t, {"sampling": "hot"}),
+        "invalid config: sampling: expected an object, got str",
+    ),
+    "config bool for B": (  # B is not among the flags of these cases (they would win)
+        lambda t: _config(t, {"system_prompt": {"B": True}}),
+        "invalid config: system_prompt.B: Input should be a valid integer",
+    ),
+    "config bool for icl W": (
+        lambda t: _config(t, {"icl": {"W": True}}),
+        "invalid config: icl.W: Input should be a valid integer",
+    ),
+    "config string for seed": (
+        lambda t: _config(t, {"seed": "3"}),
+        "invalid config: seed: Input should be a valid integer",
+    ),
+    "config bool temperature": (
+        lambda t: _config(t, {"sampling": {"base_temperature": False}}),
+        "invalid config: sampling.base_temperature: Input should be a valid number",
+    ),
     "icl malformed JSON": (lambda t: _icl(t, '[{"query": "q"'), "not valid JSON"),
-    "icl missing field": (lambda t: _icl(t, json.dumps([{"query": "q"}])), "needs 'query' and"),
+    "icl missing field": (
+        lambda t: _icl(t, json.dumps([{"query": "q"}])),
+        "icl.json: entry [0]: 'response': Field required",
+    ),
     "icl empty": (lambda t: _icl(t, "[]"), "no ICL examples"),
     "icl duplicate ids": (
         lambda t: _icl(t, json.dumps([PAIR[0], PAIR[0]])),
         "duplicate queries",
     ),
-    "icl wrong types": (lambda t: _icl(t, json.dumps([{"query": 1, "response": 2}])), "strings"),
+    "icl wrong types": (
+        lambda t: _icl(t, json.dumps([{"query": 1, "response": 2}])),
+        "icl.json: entry [0]: 'query': Input should be a valid string (got int)",
+    ),
+    "icl null response": (
+        lambda t: _icl(t, json.dumps([PAIR[0], {"query": "q2", "response": None}])),
+        "entry [1]: 'response': Input should be a valid string (got null)",
+    ),
+    "icl dict form number": (
+        lambda t: _icl(t, json.dumps({"q1": "r1", "q2": 5})),
+        "entry [1]: 'response': Input should be a valid string (got int)",
+    ),
+    "icl blank query": (
+        lambda t: _icl(t, json.dumps([{"query": "  ", "response": "r"}])),
+        "entry [0]: 'query': String should have at least 1 character",
+    ),
     "icl jsonl malformed line": (
         lambda t: _icl(t, json.dumps(PAIR[0]) + "\n{broken\n", "icl.jsonl"),
         "line 2: not valid JSON",
@@ -74,7 +124,30 @@ CASES: dict[str, tuple[Files, str]] = {
         "duplicate queries",
     ),
     "seeds empty": (lambda t: _seeds(t, [], [], ""), "no seed queries"),
-    "seeds missing field": (lambda t: _seeds(t, [{"input": "x"}], [], ""), "'instruction'"),
+    "seeds missing field": (
+        lambda t: _seeds(t, [{"input": "x"}], [], ""),
+        "seed_alpaca.json: entry [0]: 'instruction': Field required",
+    ),
+    "seeds null instruction": (
+        lambda t: _seeds(t, [{"instruction": "fine"}, {"instruction": None}], [], ""),
+        "seed_alpaca.json: entry [1]: 'instruction': Input should be a valid string (got null)",
+    ),
+    "seeds number instruction": (
+        lambda t: _seeds(t, [{"instruction": 123}], [], ""),
+        "seed_alpaca.json: entry [0]: 'instruction': Input should be a valid string (got int)",
+    ),
+    "seeds object instruction": (
+        lambda t: _seeds(t, [{"instruction": {"a": 1}}], [], ""),
+        "seed_alpaca.json: entry [0]: 'instruction': Input should be a valid string (got dict)",
+    ),
+    "seeds lima not a list": (
+        lambda t: _seeds(t, [{"instruction": "ok"}], {"query": "x"}, ""),
+        "seed_lima.json: expected a list",
+    ),
+    "seeds lima entry not an object": (
+        lambda t: _seeds(t, [], ["just text"], ""),
+        "seed_lima.json: entry [0]: Input should be a valid dictionary",
+    ),
     "seeds missing file": (
         lambda t: _config(t, {"seed_dir": str(t / "nowhere")}),
         "file not found",

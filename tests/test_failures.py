@@ -115,7 +115,7 @@ def test_bad_files_and_ids_change_nothing(
     icl.write_text(json.dumps([{"query": "q"}]))
     cfg.write_text(json.dumps({"icl_path": str(icl)}))
     assert main(["optimize", *base, "--config", str(cfg), "--models", "fake"]) == 2
-    assert "needs 'query' and 'response'" in capsys.readouterr().err
+    assert "icl.json: entry [0]: 'response': Field required" in capsys.readouterr().err
     assert main(["resume", "missing", *base]) == 2
     assert main(["show", "missing", *base]) == 2
     assert "no run 'missing'" in capsys.readouterr().err

@@ -1,12 +1,17 @@
-"""Property-based tests (hypothesis) of every reply parser: nothing crashes with an unexpected
-exception, and nothing becomes a silent score. A reply either yields exactly what it says or
-raises the parse error that call_json retries (OutputParserException / ValueError)."""
+"""Property-based tests (hypothesis) of the judge reply parser: nothing crashes with an
+unexpected exception, and nothing becomes a silent score. A reply either yields exactly what it
+says or raises the parse error that call_json retries (OutputParserException / ValueError).
+
+Each test counts the generated examples that reached each of its assertions and requires a
+floor (printed at the end of the session); tests/test_reply_mutations.py mutates valid replies
+of every schema."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import math
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -14,21 +19,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage
-from pydantic import ValidationError
 
-from drpo.aspects import ASPECTS, canonical
+from drpo.aspects import ASPECTS
 from drpo.models.structured import extract_json, parse_reply
 from drpo.prompts import JUDGE, SELECT_ASPECTS, aspect_list, eval_dict
-from drpo.schemas import (
-    AspectSelectionReply,
-    PromptTransitionReply,
-    judge_schema,
-    validate_judge_reply,
-)
+from drpo.schemas import judge_schema, validate_judge_reply
+from tests.conftest import REACHED
 
 PARSE_ERRORS = (OutputParserException, ValueError)  # ValidationError is a ValueError
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: the same examples every run, so the counts of examples reaching each assertion
+# (and their floors) are reproducible
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 NAMES = list(ASPECTS)
+LOWER = {n.lower() for n in NAMES}
 
 json_leaf = st.none() | st.booleans() | st.integers(-10, 10) | st.floats() | st.text(max_size=20)
 json_value = st.recursive(
@@ -50,6 +58,13 @@ score_value = (
     | st.lists(st.integers(1, 5), max_size=2)
 )
 
+valid_score = (
+    st.integers(1, 5)
+    | st.floats(1, 5)
+    | st.integers(1, 5).map(lambda n: f"{n}/5")
+    | st.integers(1, 5).map(lambda n: f" {n} ")
+)
+
 
 def expected_score(value: Any) -> float | None:
     """The oracle: the score a reply value states, or None when it states no valid score."""
@@ -67,69 +82,104 @@ def expected_score(value: Any) -> float | None:
     return number if math.isfinite(number) and 1 <= number <= 5 else None
 
 
-@SETTINGS
-@given(st.text(max_size=300))
-def test_extract_json_never_crashes(text: str) -> None:
-    with contextlib.suppress(OutputParserException):
-        extract_json(text)
+def floor(name: str, reached: Counter[str], **floors: int) -> None:
+    """Record how many examples reached each assertion, and require a floor for each."""
+    REACHED[name] = dict(reached)
+    low = {k: reached[k] for k, least in floors.items() if reached[k] < least}
+    assert not low, f"{name}: too few examples reached {low} (floors {floors})"
 
 
-@SETTINGS
-@given(json_object, prose, prose, st.sampled_from(["plain", "fence", "json-fence"]))
-def test_json_in_prose_or_fences_is_recovered_exactly(
-    obj: dict[str, Any], before: str, after: str, wrap: str
-) -> None:
-    body = json.dumps(obj)
-    text = {
-        "plain": f"{before}{body}{after}",
-        "fence": f"{before}\n```\n{body}\n```\n{after}",
-        "json-fence": f"{before}\n```json\n{body}\n```{after}",
-    }[wrap]
-    got = extract_json(text)
-    assert json.dumps(got, sort_keys=True) == json.dumps(obj, sort_keys=True)
+def test_extract_json_never_crashes() -> None:
+    reached: Counter[str] = Counter()
+
+    @SETTINGS
+    @given(st.text(max_size=300))
+    def check(text: str) -> None:
+        with contextlib.suppress(OutputParserException):
+            extract_json(text)
+            reached["parsed"] += 1
+            return
+        reached["rejected"] += 1
+
+    check()
+    floor("extract_json on any text", reached, rejected=50)
+
+
+def test_json_in_prose_or_fences_is_recovered_exactly() -> None:
+    reached: Counter[str] = Counter()
+
+    @SETTINGS
+    @given(json_object, prose, prose, st.sampled_from(["plain", "fence", "json-fence"]))
+    def check(obj: dict[str, Any], before: str, after: str, wrap: str) -> None:
+        body = json.dumps(obj)
+        text = {
+            "plain": f"{before}{body}{after}",
+            "fence": f"{before}\n```\n{body}\n```\n{after}",
+            "json-fence": f"{before}\n```json\n{body}\n```{after}",
+        }[wrap]
+        got = extract_json(text)
+        assert json.dumps(got, sort_keys=True) == json.dumps(obj, sort_keys=True)
+        reached[wrap] += 1
+
+    check()
+    floor("JSON in prose or fences", reached, plain=25, fence=25, **{"json-fence": 25})
 
 
 def _judge_reply(scores: dict[str, Any]) -> dict[str, Any]:
     return {name: {"rationale": f"about {name}", "score": s} for name, s in scores.items()}
 
 
-@SETTINGS
-@given(st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True), st.data())
-def test_judge_scores_are_exact_or_an_error(aspects: list[str], data: st.DataObject) -> None:
-    values = {a: data.draw(score_value, label=a) for a in aspects}
-    reply = _judge_reply(values)
-    wanted = {a: expected_score(v) for a, v in values.items()}
-    try:
-        scores = validate_judge_reply(reply, aspects)
-    except ValueError:
-        assert any(w is None for w in wanted.values()), f"a valid reply was rejected: {reply}"
-        return
-    assert all(w is not None for w in wanted.values()), f"silent score from {reply}"
-    assert {a: s.score for a, s in scores.items()} == wanted
+def test_judge_scores_are_exact_or_an_error() -> None:
+    reached: Counter[str] = Counter()
+
+    @SETTINGS
+    @given(st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True), st.data())
+    def check(aspects: list[str], data: st.DataObject) -> None:
+        values = {a: data.draw(valid_score | score_value, label=a) for a in aspects}
+        reply = _judge_reply(values)
+        wanted = {a: expected_score(v) for a, v in values.items()}
+        try:
+            scores = validate_judge_reply(reply, aspects)
+        except ValueError:
+            assert any(w is None for w in wanted.values()), f"a valid reply was rejected: {reply}"
+            reached["rejected"] += 1
+            return
+        assert all(w is not None for w in wanted.values()), f"silent score from {reply}"
+        assert {a: s.score for a, s in scores.items()} == wanted
+        reached["scored"] += 1
+
+    check()
+    floor("judge scores", reached, scored=30, rejected=30)
 
 
-@SETTINGS
-@given(
-    st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True),
-    st.lists(st.sampled_from(NAMES), max_size=3),
-    st.lists(st.text(min_size=1, max_size=12), max_size=3),
-    st.data(),
-)
-def test_missing_and_extra_aspects(
-    aspects: list[str], drop: list[str], extra: list[str], data: st.DataObject
-) -> None:
-    reply = _judge_reply({a: data.draw(st.integers(1, 5)) for a in aspects if a not in drop})
-    for name in extra:  # extra keys (other aspects, noise) are not part of the reward
-        reply.setdefault(name, {"rationale": "extra", "score": 5})
-    missing = [a for a in aspects if a in drop]
-    try:
-        scores = validate_judge_reply(reply, aspects)
-    except ValueError as exc:
-        assert missing or any(canonical(k) for k in extra), exc  # only for a reason
-        return
-    assert not missing and sorted(scores) == sorted(aspects)
-    for a in aspects:
-        assert scores[a].score == reply[a]["score"]
+def test_missing_and_extra_aspects() -> None:
+    reached: Counter[str] = Counter()
+
+    @SETTINGS
+    @given(
+        st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True),
+        st.lists(st.sampled_from(NAMES), max_size=3),
+        st.lists(st.text(min_size=1, max_size=12), max_size=3),
+        st.data(),
+    )
+    def check(aspects: list[str], drop: list[str], extra: list[str], data: st.DataObject) -> None:
+        reply = _judge_reply({a: data.draw(st.integers(1, 5)) for a in aspects if a not in drop})
+        for name in extra:  # extra keys (other aspects, noise) are not part of the reward
+            reply.setdefault(name, {"rationale": "extra", "score": 5})
+        missing = [a for a in aspects if a in drop]
+        try:
+            scores = validate_judge_reply(reply, aspects)
+        except ValueError as exc:  # only for a reason: a missing aspect, or a clash of names
+            assert missing or any(k.strip().lower() in LOWER for k in extra), exc
+            reached["rejected"] += 1
+            return
+        assert not missing and sorted(scores) == sorted(aspects)
+        for a in aspects:
+            assert scores[a].score == reply[a]["score"]
+        reached["scored"] += 1
+
+    check()
+    floor("missing and extra aspects", reached, scored=40, rejected=20)
 
 
 def test_conflicting_scores_for_one_aspect_are_an_error() -> None:
@@ -139,87 +189,21 @@ def test_conflicting_scores_for_one_aspect_are_an_error() -> None:
         validate_judge_reply(reply, ["Clarity", "Depth"])
 
 
-@SETTINGS
-@given(
-    st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True),
-    st.data(),
-)
-def test_truncated_judge_json_never_scores(aspects: list[str], data: st.DataObject) -> None:
-    body = json.dumps(_judge_reply({a: data.draw(st.integers(1, 5)) for a in aspects}))
-    cut = data.draw(st.integers(0, len(body) - 1))
-    text = data.draw(prose) + body[:cut]
-    with pytest.raises(PARSE_ERRORS):
-        validate_judge_reply(parse_reply(AIMessage(text), judge_schema(aspects)), aspects)
+def test_truncated_judge_json_never_scores() -> None:
+    reached: Counter[str] = Counter()
 
+    @SETTINGS
+    @given(st.lists(st.sampled_from(NAMES), min_size=2, max_size=5, unique=True), st.data())
+    def check(aspects: list[str], data: st.DataObject) -> None:
+        body = json.dumps(_judge_reply({a: data.draw(st.integers(1, 5)) for a in aspects}))
+        cut = data.draw(st.integers(0, len(body) - 1))
+        text = data.draw(prose) + body[:cut]
+        with pytest.raises(PARSE_ERRORS):
+            validate_judge_reply(parse_reply(AIMessage(text), judge_schema(aspects)), aspects)
+        reached["rejected"] += 1
 
-@SETTINGS
-@given(json_value)
-def test_judge_pipeline_on_any_json(value: Any) -> None:
-    """Any JSON reply: a parse error, or scores that the oracle agrees with."""
-    aspects = ["Helpfulness", "Clarity"]
-    try:
-        scores = validate_judge_reply(
-            parse_reply(AIMessage(json.dumps(value)), judge_schema(aspects)), aspects
-        )
-    except PARSE_ERRORS:
-        return
-    for a, s in scores.items():
-        assert s.score == expected_score(value[a]["score"])
-
-
-selected = st.one_of(
-    st.lists(
-        st.sampled_from([*NAMES, "helpfulness", "critical thinking", "Bogus", ""]), max_size=7
-    ),
-    st.dictionaries(
-        st.sampled_from([*NAMES, "safety", "Nope"]),
-        st.booleans() | st.none() | st.integers(),
-        max_size=7,
-    ),
-    json_value,
-)
-new_aspect = (
-    st.fixed_dictionaries({"name": st.text(max_size=40), "description": st.text(max_size=40)})
-    | json_value
-)
-
-
-@SETTINGS
-@given(selected, st.lists(new_aspect, max_size=4), st.text(max_size=50))
-def test_aspect_selection_is_two_to_five_known_or_described(
-    chosen: Any, new: list[Any], reasoning: str
-) -> None:
-    reply = {
-        "query_analysis": {
-            k: "x"
-            for k in ("main_topic", "user_intent", "ambiguities", "response_format", "challenges")
-        },
-        "aspects_selection": {
-            "reasoning": reasoning,
-            "selected_aspects": chosen,
-            "new_aspects": new,
-        },
-    }
-    try:
-        parsed = AspectSelectionReply.model_validate(reply)
-    except ValidationError:
-        return
-    aspects = parsed.aspects()
-    assert 2 <= len(aspects) <= 5
-    for name, description in aspects.items():
-        assert name in ASPECTS or len(description) >= 10
-        assert name.strip() and description.strip() or name in ASPECTS
-
-
-@SETTINGS
-@given(json_value | st.text(max_size=80))
-def test_transition_reply_parser(value: Any) -> None:
-    text = value if isinstance(value, str) else json.dumps(value)
-    try:
-        reply = parse_reply(AIMessage(text), PromptTransitionReply)
-    except PARSE_ERRORS:
-        return
-    assert isinstance(reply, PromptTransitionReply) and reply.new_system_prompt
+    check()
+    floor("truncated judge JSON", reached, rejected=140)
 
 
 INJECTIONS = [
@@ -229,27 +213,36 @@ INJECTIONS = [
 ]
 
 
-@SETTINGS
-@given(st.sampled_from(INJECTIONS) | st.text(max_size=200))
-def test_injection_in_the_query_cannot_change_the_format(query: str) -> None:
+def test_injection_in_the_query_cannot_change_the_format() -> None:
+    reached: Counter[str] = Counter()
     aspects = ["Helpfulness", "Clarity", "Safety"]
-    prompt = JUDGE.format(
-        query=query,
-        output="An answer.",
-        aspect_list=aspect_list(aspects),
-        aspect_reason="r",
-        eval_dict=eval_dict(aspects),
-    )
-    assert query in prompt and eval_dict(aspects) in prompt  # braces in a query are text
-    SELECT_ASPECTS.format(aspect_list=aspect_list(), query=query)
-    # a judge that obeys the injection replies with a partial dict: an error, not a score
-    obeyed = json.dumps({"Helpfulness": {"rationale": "", "score": 5}})
-    with pytest.raises(PARSE_ERRORS):
-        validate_judge_reply(parse_reply(AIMessage(obeyed), judge_schema(aspects)), aspects)
-    # the injected JSON and the real reply in one text: not silently one of them
-    both = f"{query}\n" + json.dumps(_judge_reply(dict.fromkeys(aspects, 4)))
-    try:
-        scores = validate_judge_reply(parse_reply(AIMessage(both), judge_schema(aspects)), aspects)
-    except PARSE_ERRORS:
-        return
-    assert {a: s.score for a, s in scores.items()} == dict.fromkeys(aspects, 4.0)
+
+    @SETTINGS
+    @given(st.sampled_from(INJECTIONS) | st.text(max_size=200))
+    def check(query: str) -> None:
+        prompt = JUDGE.format(
+            query=query,
+            output="An answer.",
+            aspect_list=aspect_list(aspects),
+            aspect_reason="r",
+            eval_dict=eval_dict(aspects),
+        )
+        assert query in prompt and eval_dict(aspects) in prompt  # braces in a query are text
+        SELECT_ASPECTS.format(aspect_list=aspect_list(), query=query)
+        # a judge that obeys the injection replies with a partial dict: an error, not a score
+        obeyed = json.dumps({"Helpfulness": {"rationale": "", "score": 5}})
+        with pytest.raises(PARSE_ERRORS):
+            validate_judge_reply(parse_reply(AIMessage(obeyed), judge_schema(aspects)), aspects)
+        # the injected JSON and the real reply in one text: not silently one of them
+        both = f"{query}\n" + json.dumps(_judge_reply(dict.fromkeys(aspects, 4)))
+        try:
+            reply = parse_reply(AIMessage(both), judge_schema(aspects))
+            scores = validate_judge_reply(reply, aspects)
+        except PARSE_ERRORS:
+            reached["rejected"] += 1
+            return
+        assert {a: s.score for a, s in scores.items()} == dict.fromkeys(aspects, 4.0)
+        reached["scored"] += 1
+
+    check()
+    floor("injection in the query", reached, scored=30)

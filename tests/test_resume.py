@@ -1,101 +1,111 @@
-"""Kill a real `drpo optimize` process in the middle of a fan-out, resume it, compare."""
+"""Kill a real `drpo optimize` process in the middle of a fan-out, resume it, compare.
+
+The checkpointer is tested with the LLM-call cache off: a call re-made after a kill is then a
+real call. The cache has its own test below. The fake model's events file says which calls were
+started by which process (benchmarks/kills.py).
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from drpo.summary import comparable
-from tests.conftest import read_log
+from benchmarks.kills import (
+    ROLE_OF_KIND,
+    cached_calls,
+    drpo,
+    events,
+    kill,
+    launch,
+    repeats,
+    roles,
+    saved_state,
+    starts,
+    wait_for,
+)
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2",
         "--select", "last-beam"]  # fmt: skip
+SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels", "calls")
+# counted by hand for ARGS: stage 1 (2 examples, D=2): 2 selections, 2 x (1 + 2) judgements,
+# 2 x 2 transitions; stage 2 (W=2, M=2, D=3, one query per level): 4 selections,
+# 1 + 2 + 4 + 4 answers, one judgement each, 2 + 4 + 4 transitions
+PER_ROLE = {"base": 11, "judge": 17, "optimizer": 14, "selector": 6}
 
 
-def _drpo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "drpo.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+def _spec(tmp: Path, name: str, latency: int = 150) -> tuple[str, Path]:
+    ev = tmp / f"{name}.events.jsonl"
+    return f"fake:latency_ms={latency},log={tmp / f'{name}.jsonl'},events={ev}", ev
 
 
-def _show(run_dir: Path, run_id: str) -> dict:
-    out = _drpo("show", run_id, "--run-dir", str(run_dir), "--json")
+def _reference(tmp: Path) -> tuple[dict[str, Any], set[str]]:
+    spec, ev = _spec(tmp, "ref")
+    out = drpo("optimize", "--run-dir", str(tmp / "ref"), "--run-id", "ref", "--models", spec,
+               "--llm-cache", "off", *ARGS)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    keys = set(starts(events(ev)))
+    assert roles(events(ev), keys) == PER_ROLE and len(starts(events(ev))) == 48
+    return saved_state(tmp / "ref", "ref", None), keys
 
 
-def test_sigkill_mid_fanout_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    ref_log, log = tmp_path / "ref.jsonl", tmp_path / "killed.jsonl"
-    ref = _drpo(
-        "optimize",
-        "--run-dir",
-        str(tmp_path / "ref"),
-        "--run-id",
-        "ref",
-        "--models",
-        f"fake:latency_ms=150,log={ref_log}",
-        *ARGS,
-    )
-    assert ref.returncode == 0, ref.stderr
-    total = len(read_log(ref_log))
-    assert total == 48  # selector 6, optimizer 14, base 11, judge 17
-
-    spec = f"fake:latency_ms=150,log={log}"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "drpo.cli",
-            "optimize",
-            "--run-dir",
-            str(tmp_path / "k"),
-            "--run-id",
-            "k",
-            "--models",
-            spec,
-            *ARGS,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    deadline = time.monotonic() + 240
-    while len(read_log(log)) < 30 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    time.sleep(0.075)  # half a call: the next batch of calls is in flight
+def _kill_after(proc: Any, ev: Path, calls: int, pause: float) -> None:
+    wait_for(lambda: len(starts(events(ev))) >= calls or proc.poll() is not None, 240, "calls")
+    time.sleep(pause)  # part of a call: the next batch is in flight
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = len(read_log(log))
-    assert 30 <= before < total
 
-    mid = _show(tmp_path / "k", "k")
-    assert mid["status"] == "in progress"
-    resumed = _drpo("resume", "k", "--run-dir", str(tmp_path / "k"))
+
+def test_sigkill_cache_off_repeats_at_most_the_calls_in_flight(tmp_path: Path) -> None:
+    want, ref_keys = _reference(tmp_path)
+    spec, ev = _spec(tmp_path, "k")
+    base = ["--run-dir", str(tmp_path / "k"), "--llm-cache", "off"]
+    proc = launch("optimize", "--run-id", "k", "--models", spec, *ARGS, *base)
+    _kill_after(proc, ev, 30, 0.075)
+    state = saved_state(tmp_path / "k", "k", None)
+    record = kill(proc, ev, state, None, writer=True, during="optimize")
+    assert state["status"] == "in progress" and 30 <= record["started_so_far"] < 48
+    assert record["in_flight"] >= record["cut_off"]  # a call cut off mid-call is not saved
+
+    resumed = drpo("resume", "k", *base)
     assert resumed.returncode == 0, resumed.stderr
+    resumer = sorted({r["pid"] for r in events(ev)} - {proc.pid})
+    got = saved_state(tmp_path / "k", "k", None)
+    for key in SAME:  # "calls" exactly: per role, as the state counts them
+        assert got[key] == want[key], key
+    rows = events(ev)
+    all_starts = starts(rows)
+    # exactly the reference's calls were made, per role; the repeated ones were in flight
+    assert set(all_starts) == ref_keys and roles(rows, set(all_starts)) == PER_ROLE
+    [again] = repeats(rows, [proc.pid, *resumer], [proc.pid])
+    assert again == len(all_starts) - 48 <= record["in_flight"]
+    # the usage file (budget) counted every call started by either process, per role
+    usage = {role: row["calls"] for role, row in got["usage"].items()}
+    kind = {r["key"]: r["kind"] for r in rows}
+    made = Counter(ROLE_OF_KIND.get(kind[k], kind[k]) for k in all_starts)
+    assert all(usage[r] >= made[r] for r in PER_ROLE) and sum(usage.values()) - len(all_starts) <= 1
 
-    got, want = _show(tmp_path / "k", "k"), _show(tmp_path / "ref", "ref")
-    for key in (
-        "best_system_prompt",
-        "best_reward",
-        "icl_examples",
-        "levels",
-        "icl_levels",
-        "calls",
-        "seed_order",
-    ):
-        assert comparable(got)[key] == comparable(want)[key], key
-    # no finished call was made twice: the calls of both processes are exactly the reference's
-    keys = [(r["kind"], r["key"]) for r in read_log(log)]
-    assert len(keys) == len(set(keys)) == total
-    assert Counter(k for k, _ in keys) == Counter(r["kind"] for r in read_log(ref_log))
+
+def test_sigkill_with_the_cache_replays_cached_calls(tmp_path: Path) -> None:
+    """With the LLM cache, a call whose reply was cached before the kill is not made again:
+    the calls started again are at most those neither saved nor cached."""
+    _, ref_keys = _reference(tmp_path)
+    spec, ev = _spec(tmp_path, "c")
+    cache = tmp_path / "c-cache.sqlite"
+    base = ["--run-dir", str(tmp_path / "c"), "--llm-cache", str(cache)]
+    proc = launch("optimize", "--run-id", "c", "--models", spec, *ARGS, *base)
+    _kill_after(proc, ev, 25, 0.1)
+    state = saved_state(tmp_path / "c", "c", None)
+    record = kill(proc, ev, state, cache, writer=True, during="optimize")
+    held = cached_calls(cache)
+    assert held >= record["saved_calls"]  # a saved call's reply was cached before it was saved
+    resumed = drpo("resume", "c", *base)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = events(ev)
+    resumer = sorted({r["pid"] for r in rows} - {proc.pid})
+    [again] = repeats(rows, [proc.pid, *resumer], [proc.pid])
+    assert again <= record["started_so_far"] - held == record["in_flight"]
+    assert set(starts(rows)) == ref_keys and cached_calls(cache) == 48  # each reply once

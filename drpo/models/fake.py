@@ -1,9 +1,12 @@
 """A deterministic fake chat model for tests and dry runs.
 
 Same input -> same output. It answers every role: aspect selection, judge JSON, transition JSON
-(when called with a JSON-schema ``response_format``) and plain answers. It can add latency, return
-malformed JSON at a given rate, and counts its calls (in memory, and optionally as JSON lines in a
-log file so that calls can be counted across processes).
+(when called with a JSON-schema ``response_format``), any other JSON schema with a valid
+instance of it (the holistic judge's, ...), and plain answers. It can add latency, return
+malformed JSON at a given rate, and counts its calls: in memory, optionally as JSON lines in a
+``log`` file (one line per finished call) so that calls can be counted across processes, and in
+an ``events`` file (a "start" line when a call starts, a "done" line when it finishes, with the
+process id) so that a test can see which calls were in flight when a process was killed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -31,6 +35,7 @@ from drpo.models.structured import structured_via_json_schema
 KINDS = {
     "AspectSelectionReply": "select",
     "JudgeReply": "judge",
+    "Overall": "judge",  # the holistic judge (nodes/judges.py)
     "PromptTransitionReply": "transition",
     "ResponseTransitionReply": "transition",
 }
@@ -44,6 +49,7 @@ class FakeChatModel(BaseChatModel):
     latency_ms: float = 0.0
     malformed_rate: float = 0.0
     log: str | None = None
+    events: str | None = None
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _attempts: Counter[str] = PrivateAttr(default_factory=Counter)
     calls: Counter[str] = Counter()
@@ -64,7 +70,7 @@ class FakeChatModel(BaseChatModel):
         text = "\n".join(str(m.content) for m in messages)
         fmt = kwargs.get("response_format") or {}
         spec = fmt.get("json_schema", {})
-        kind = KINDS.get(spec.get("name", ""), "generate") if fmt else "generate"
+        kind = KINDS.get(spec.get("name", ""), "json") if fmt else "generate"
         key = f"{_digest(kind, text, kwargs.get('seed')):x}"  # identifies the call
         with self._lock:
             self._attempts[key] += 1
@@ -95,10 +101,15 @@ class FakeChatModel(BaseChatModel):
                     "new_aspects": [],
                 },
             }
-        elif kind == "judge":
-            aspects = spec.get("schema", {}).get("required", [])
-            reply = {
-                a: {"rationale": f"fake rationale {a}", "score": 1 + _digest(h, a) % 5}
+        elif kind == "judge" and spec["name"] == "JudgeReply":
+            schema = spec.get("schema", {})
+            aspects = schema.get("required", [])
+            props = schema.get("properties", {})
+            reply = {  # the reason field as the schema names it (rationale, or reason in evals)
+                a: {
+                    _reason(props.get(a, {})): f"fake rationale {a}",
+                    "score": 1 + _digest(h, a) % 5,
+                }
                 for a in aspects
             }
         elif kind == "transition":
@@ -109,10 +120,14 @@ class FakeChatModel(BaseChatModel):
             # bounded, as a real optimizer's rewrites do (and checkpoints can be compared by D)
             lines = _current(text).splitlines()
             kept = "\n".join(lines[:1] + lines[1:][-3:])
-            new = f"{kept}\n- Tip {h % 100000:05d}."
+            limits = spec.get("schema", {}).get("properties", {}).get(field, {})
+            new = _fit(f"{kept}\n- Tip {h % 100000:05d}.", limits)
             reply = {"analysis": "fake", "thought": "fake", field: new}
-        else:
+        elif kind == "generate":
             return kind, key, f"Fake answer {h % 100000:05d}."
+        else:  # any other schema (the holistic judge's, ...): a valid instance of it
+            schema = spec.get("schema", {})
+            reply = instance(schema, h, schema.get("$defs", {}))
         return kind, key, json.dumps(reply)
 
     def _record(self, kind: str, key: str) -> None:
@@ -121,6 +136,13 @@ class FakeChatModel(BaseChatModel):
             if self.log:
                 with Path(self.log).open("a", encoding="utf-8") as f:
                     f.write(json.dumps({"kind": kind, "key": key}) + "\n")
+        self._event("done", kind, key)
+
+    def _event(self, event: str, kind: str, key: str) -> None:
+        if self.events:
+            line = json.dumps({"event": event, "kind": kind, "key": key, "pid": os.getpid()})
+            with self._lock, Path(self.events).open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
     def _result(self, kind: str, content: str, messages: list[BaseMessage]) -> ChatResult:
         # token usage as whitespace-separated words, so budgets and usage can be tested
@@ -137,6 +159,7 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         kind, key, content = self._reply(messages, **kwargs)
+        self._event("start", kind, key)
         time.sleep(self.latency_ms / 1000)
         self._record(kind, key)
         return self._result(kind, content, messages)
@@ -149,6 +172,7 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         kind, key, content = self._reply(messages, **kwargs)
+        self._event("start", kind, key)
         await asyncio.sleep(self.latency_ms / 1000)
         self._record(kind, key)
         return self._result(kind, content, messages)
@@ -162,3 +186,42 @@ def _current(text: str) -> str:
     body = text[text.find("\n", start) + 1 :]
     end = body.find("\n## ")
     return (body[:end] if end != -1 else body).strip()
+
+
+def _fit(text: str, limits: dict[str, Any]) -> str:
+    """``text`` within a string schema's minLength and maxLength."""
+    text = text.ljust(int(limits.get("minLength", 0)), ".")
+    return text[: int(limits.get("maxLength", len(text)))]
+
+
+def _reason(item: dict[str, Any]) -> str:
+    names = [k for k in item.get("properties", {}) if k != "score"]
+    return names[0] if names else "rationale"
+
+
+def instance(schema: dict[str, Any], h: int, defs: dict[str, Any], path: str = "") -> Any:
+    """A deterministic value that satisfies a JSON schema (the subset pydantic and
+    drpo/schemas.py emit: objects, arrays, strings, numbers, booleans, enums, refs, anyOf)."""
+    if "$ref" in schema:
+        return instance(defs[schema["$ref"].rsplit("/", 1)[-1]], h, defs, path)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][_digest(h, path) % len(schema["enum"])]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
+            return instance(options[0], h, defs, path)
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: instance(sub, h, defs, f"{path}/{name}") for name, sub in props.items()}
+    if kind == "array":
+        count = max(int(schema.get("minItems", 1)), 1)
+        return [instance(schema.get("items", {}), h, defs, f"{path}/{i}") for i in range(count)]
+    if kind in ("integer", "number"):
+        low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 5))
+        return low + _digest(h, path) % (high - low + 1)
+    if kind == "boolean":
+        return bool(_digest(h, path) % 2)
+    return _fit(f"fake {path.rsplit('/', 1)[-1] or 'text'} {h % 1000:03d}", schema)

@@ -8,7 +8,7 @@ Grammar (see README "Model specs"):
   openai-compatible:MODEL@URL  any OpenAI-compatible server (vLLM, llama.cpp, Ollama);
                              key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY"
   hf:PATH_OR_ID              a local Hugging Face model via langchain-huggingface
-  fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log)
+  fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log, events)
   sim:world=W[,noise=S,seed=N]  simulated world with known prompt quality (drpo/models/sim.py)
 Keys are read from the environment when the model is built; a spec never holds a secret.
 """
@@ -51,7 +51,7 @@ def parse_spec(spec: str) -> ModelSpec:
         options: dict[str, str] = {}
         for item in filter(None, rest.split(",")):
             key, sep, value = item.partition("=")
-            if not sep or key not in ("latency_ms", "malformed_rate", "log"):
+            if not sep or key not in ("latency_ms", "malformed_rate", "log", "events"):
                 raise SpecError(f"bad fake option {item!r} in {spec!r}")
             options[key] = value
         return ModelSpec(provider="fake", options=options)
@@ -112,6 +112,7 @@ def _build(spec: ModelSpec) -> BaseChatModel:
             latency_ms=float(opts.get("latency_ms", 0)),
             malformed_rate=float(opts.get("malformed_rate", 0)),
             log=opts.get("log"),
+            events=opts.get("events"),
         )
     if spec.provider == "sim":
         from drpo.models.sim import NOISE, SimChatModel

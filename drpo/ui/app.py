@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from drpo.models.registry import SpecError
 from drpo.runner import RunError
+from drpo.statefiles import StateFileError
 from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
 from drpo.ui.views import ForkRequest
@@ -31,7 +32,7 @@ def _json(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             return JSONResponse(await handler(request))
-        except RunError as exc:
+        except (RunError, StateFileError) as exc:
             status = 404 if str(exc).startswith("no run") else 409
             return JSONResponse({"error": " ".join(str(exc).split())}, status_code=status)
         except (ValidationError, SpecError, ValueError, KeyError) as exc:

@@ -20,6 +20,7 @@ from langgraph.types import Command
 
 from drpo.budget import open_session
 from drpo.forking import fork_run, forked_context
+from drpo.runlock import RunLock, mark_held
 from drpo.runner import Run, RunError, summary
 from drpo.summary import checkpoint_row, summarize_run, summarize_state
 from drpo.ui.views import (
@@ -99,14 +100,17 @@ class LocalRuns:
     def _start(self, run: Run, payload: Any, config: RunnableConfig) -> None:
         if run.id in self.active:
             raise RunError(f"run {run.id!r} is already running")
+        lock = RunLock(run.dir, run.id)  # one writer per run (drpo/runlock.py)
+        if not lock.try_acquire():
+            raise RunError(str(lock.refusal()))
         self.errors.pop(run.id, None)
-        self.active[run.id] = asyncio.create_task(self._drive(run, payload, config))
+        self.active[run.id] = asyncio.create_task(self._drive(run, payload, config, lock))
 
-    async def _drive(self, run: Run, payload: Any, config: RunnableConfig) -> None:
+    async def _drive(self, run: Run, payload: Any, config: RunnableConfig, lock: RunLock) -> None:
         _, context = run.load()
         session = open_session(run.dir, run.root, context)  # cache, budget, usage
         try:
-            async with run.graph() as g, session.active():
+            async with mark_held(run.dir), run.graph() as g, session.active():
                 limits: RunnableConfig = {"max_concurrency": context.max_concurrency}
                 async for _ in g.astream(
                     payload, {**config, **limits}, context=context, durability="sync"
@@ -118,6 +122,7 @@ class LocalRuns:
         except Exception as exc:  # shown on the page; the run stays resumable
             self.errors[run.id] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
         finally:
+            lock.release()
             self.active.pop(run.id, None)
 
     async def replay(self, run_id: str, checkpoint_id: str) -> dict[str, Any]:
