@@ -99,7 +99,8 @@ def check_store(root: Path) -> None:
     check_sqlite(
         root / "store.sqlite",
         "the store shared by the runs of this run dir",
-        "it only caches aspect selections: move it away and run the command again",
+        "it holds their level records and seed plans (drpo/records.py) and the aspect-selection "
+        "cache: restore it from a backup",
     )
 
 
@@ -174,6 +175,8 @@ def check_run(
         check_store(root)
     elif sqlite and (is_held(run_dir) or not writer_active(run_dir)):
         check_checkpoints(run_dir)
+        if (root / "store.sqlite").exists():  # the level records a reader shows
+            check_store(root)
     if cache is not None and not read_only:
         check_cache(cache)
 

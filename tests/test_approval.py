@@ -11,7 +11,8 @@ import pytest
 from drpo.cli import main
 from tests.conftest import show
 
-FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3"]
+FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3",
+        "--select", "last-beam"]  # fmt: skip
 
 
 def _optimize(run_dir: Path, run_id: str, *extra: str) -> int:
@@ -39,7 +40,7 @@ def test_approve_edit_reject_resume_the_graph(
     result = show(tmp_path, "g")
     assert result["status"] == "waiting for approval"
     request = result["pending"][0]
-    best1 = max(_level(result, 1)["candidates"], key=lambda c: (c["reward"], c["id"]))
+    best1 = _level(result, 1)["beam"][0]
     assert request["level"] == 1 and request["best"]["text"] == best1["text"]
     assert "pending approval (level 1)" in out and "drpo answer g" in out
     assert [r["level"] for r in result["records"]["system_prompt"]] == [0, 1]  # stopped there
@@ -62,8 +63,7 @@ def test_approve_edit_reject_resume_the_graph(
     assert _answer(tmp_path, "g", "approve") == 0
     result = show(tmp_path, "g")
     assert result["status"] == "finished" and not result["pending"]
-    final = max(_level(result, 3)["candidates"], key=lambda c: (c["reward"], c["id"]))
-    assert result["best_system_prompt"] == final["text"]
+    assert result["best_system_prompt"] == _level(result, 3)["beam"][0]["text"]
 
 
 def test_reject_of_a_single_member_beam_restores_its_parent(tmp_path: Path) -> None:

@@ -80,17 +80,20 @@ def test_fake_answers_judge_schemas(tmp_path: Path) -> None:
 
 def test_holistic_judge_runs_a_search(tmp_path: Path) -> None:
     log = tmp_path / "calls.jsonl"
+    # one overall score for every aspect ends an ICL track at a 5: compare whole searches
+    config = small_config(select="last-beam")
+    config["icl"]["stop_at_max"] = False
     holistic = run_once(
         tmp_path / "h",
         "h",
         fake_context(fake_spec(log), judge_node="holistic", llm_cache="off"),
-        small_config(),
+        config,
     )
     dynamic = run_once(
         tmp_path / "d",
         "d",
         fake_context(fake_spec(tmp_path / "d.jsonl"), llm_cache="off"),
-        small_config(),
+        config,
     )
     assert holistic["status"] == "finished"
     # as many judgements as the dynamic judge makes (one per answer), each a real model call

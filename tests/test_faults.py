@@ -8,7 +8,10 @@ the run with one clear message and leaves it resumable.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,9 +112,14 @@ def test_401_stops_the_run_clearly_and_it_resumes(
         reported = show(tmp_path, "r")["provider_errors"]
         assert set(reported) == {"HTTP 401"} and 1 <= reported["HTTP 401"] <= failed
 
-        monkeypatch.setenv("DRPO_API_KEY", "right-key")
-        fresh_clients()
-        assert main(["resume", "r", "--run-dir", str(tmp_path)]) == 0
+        # a user resumes in a new process (this one may still hold the failed run's SQLite
+        # connection state until it is collected)
+        env = {**os.environ, "DRPO_API_KEY": "right-key", "HF_HUB_OFFLINE": "1"}
+        resumed = subprocess.run(
+            [sys.executable, "-m", "drpo.cli", "resume", "r", "--run-dir", str(tmp_path)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
     finally:
         server.shutdown()
     done = show(tmp_path, "r")

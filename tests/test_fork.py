@@ -49,15 +49,19 @@ def test_fork_at_level_2_with_another_judge_reuses_levels_0_to_2(
     assert [row["level"] for row in fork["levels"]] == [0, 1, 2, 3, 4]
     assert comparable(fork)["icl_levels"] == comparable(parent)["icl_levels"]
     assert fork["icl_examples"] == parent["icl_examples"]
-    new_rows = [r for r in fork["records"]["system_prompt"] if r["level"] >= 3]
-    rationales = {
-        s["rationale"]
-        for r in new_rows
-        for c in r["candidates"]
-        for e in c["evaluations"]
-        for s in e["scores"].values()
-    }
-    assert rationales.isdisjoint({s for s in rationales if s.startswith("fake rationale")})
+    def verdicts(rows: list[dict], levels: range) -> list[set[tuple[float, str]]]:
+        return [
+            {(s["score"], s["rationale"]) for s in e["scores"].values()}
+            for r in rows
+            if r["level"] in levels
+            for c in r["candidates"]
+            for e in c["evaluations"]
+        ]
+
+    # the holistic judge gives one overall score and rationale for every aspect of an answer;
+    # the parent's dynamic judge scored the aspects one by one
+    assert all(len(v) == 1 for v in verdicts(fork["records"]["system_prompt"], range(3, 5)))
+    assert any(len(v) > 1 for v in verdicts(parent["records"]["system_prompt"], range(1, 3)))
     # the fork's calls: W*M transitions at each of levels 3 and 4 (a rerun of levels 1..2
     # would add 2 + 4 more), one answer and one judge call per new prompt, no selection
     kinds = Counter(r["kind"] for r in read_log(fork_log))
@@ -65,9 +69,6 @@ def test_fork_at_level_2_with_another_judge_reuses_levels_0_to_2(
     assert kinds.get("select", 0) == 0
     validated = len(fork["validation"]["candidates"]) * len(fork["validation"]["queries"])
     assert kinds["generate"] == 8 + validated
-    # no call of the parent's levels was made again: no fork call repeats a parent call
-    parent_keys = {r["key"] for r in read_log(parent_log)}
-    assert not parent_keys & {r["key"] for r in read_log(fork_log) if r["kind"] == "transition"}
 
 
 def test_fork_with_another_m_and_at_an_icl_level(tmp_path: Path) -> None:
