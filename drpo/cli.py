@@ -1,6 +1,9 @@
 """`drpo` command line: optimize, resume, show, export.
 
-Bad input gives one line on stderr and exit code 2; a failed run exits 1 and stays resumable.
+Exit codes: 0 done; 1 the run failed (saved, resumable); 2 bad input (one line on stderr,
+nothing written); 3 a budget (--max-calls/--max-tokens/--max-usd) was reached; 4 stopped on
+request (SIGINT/SIGTERM or a STOP file; 3 and 4 print the best prompt so far and the resume
+command); 130 a second Ctrl-C stopped at once (resumable as after a kill).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from drpo.budget import BudgetReached
+from drpo.budget import RunPaused
 from drpo.calls import DRPOCallError
-from drpo.cli_budget import EXIT_BUDGET, add_flags, apply_flags, dry_run, print_usage
+from drpo.cli_budget import add_flags, apply_flags, dry_run, print_usage
 from drpo.config import Context, RunConfig
 from drpo.data import DataError, load_icl, load_seeds
 from drpo.models.registry import SpecError, parse_spec
@@ -54,7 +57,7 @@ class RunFailed(RuntimeError):
 async def _execute(run: Run, resume: bool) -> dict[str, Any]:
     try:
         return await execute(run, resume=resume)
-    except BudgetReached:
+    except RunPaused:  # budget spent or stop requested: saved, resumable
         raise
     except (Exception, asyncio.CancelledError) as exc:
         raise RunFailed(run, exc) from exc
@@ -201,7 +204,7 @@ async def _main(args: argparse.Namespace) -> int:
         config, context = _config(args), _context(args, run_dir)
         apply_flags(args, context)
         if args.dry_run:
-            print(dry_run(config))
+            print(dry_run(config, context))
             return 0
         run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"), args.checkpointer)
         if run.checkpointer and not run.exists() and await run.has_checkpoints():
@@ -251,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except BudgetReached as exc:
+    except RunPaused as exc:  # exit 3: budget reached; 4: stopped on request
         print(f"drpo: {exc}", file=sys.stderr)
-        return EXIT_BUDGET
+        return exc.exit_code
     except (UsageError, RunError, SpecError, DataError, ValidationError, ValueError) as exc:
         print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -21,10 +21,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
-from drpo.budget import BudgetReached, is_budget_stop, open_session, read_usage
+from drpo.budget import is_budget_stop, open_session, read_usage
 from drpo.config import Context, RunConfig
 from drpo.persistence import check_url, open_persistence, redact
 from drpo.provider_errors import ProviderErrors
+from drpo.run_record import provider_facts, structured_methods
+from drpo.stopping import graceful_stop, paused_error
 from graph import builder
 
 
@@ -131,8 +133,14 @@ async def execute(
     calls: Counter[str] = Counter()
     errors = ProviderErrors()  # failed provider requests (retried by RetryPolicy or fatal)
     started = time.monotonic()
-    session = open_session(run.dir, run.root, context)  # cache, budget, usage, requests/s
-    async with run.graph() as g, run.counting(errors), session.active():
+    session = open_session(run.dir, run.root, context, config)  # cache, budgets, prices, rps
+    async with (
+        run.graph() as g,
+        run.counting(errors),
+        session.active(),
+        structured_methods(run.meta_file, context),  # recorded per model: no re-probing
+        graceful_stop(run.dir, session, progress),  # SIGINT/SIGTERM, RUN_DIR/<id>/STOP
+    ):
         snapshot = await g.aget_state(run.thread)
         if resume and not snapshot.next and snapshot.values:
             progress(f"run {run.id} has already finished")
@@ -160,12 +168,8 @@ async def execute(
                     if errors.counts:
                         progress(f"  provider errors so far (retried): {errors}")
     progress(f"model calls (cache hits) per role: {session.usage.describe()}")
-    if session.stopped:
-        raise BudgetReached(
-            f"budget reached: {session.stopped}; the run is saved at a superstep boundary; "
-            f"continue it with a larger budget: drpo resume {run.id} --run-dir {run.root} "
-            "--max-calls N (or --max-tokens N)"
-        )
+    if session.stopped:  # budget spent or stop requested: saved at a superstep boundary
+        raise paused_error(run.id, run.root, session, await summary(run))
     result = await summary(run)
     (run.dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
@@ -229,6 +233,7 @@ async def summary(run: Run) -> dict[str, Any]:
         if run.exists()
         else {},
         "seed_order": values.get("seed_order", []),
+        **provider_facts(run.dir),  # spent_usd, structured_output (method per model)
         "records": {"system_prompt": levels, "icl": icl_levels},
     }
 

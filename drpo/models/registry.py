@@ -19,10 +19,7 @@ import threading
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
 from pydantic import BaseModel
-
-from drpo.models.structured import structured_via_json_schema
 
 Provider = Literal["local", "openai", "openai-compatible", "hf", "fake"]
 LOCAL_MODELS = ("smollm2", "gemma3-270m")
@@ -70,6 +67,7 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 _MODELS: dict[str, BaseChatModel] = {}
+_SPECS: dict[int, str] = {}  # id of a built model -> its spec (methods are learned per spec)
 _LOCK = threading.Lock()
 
 
@@ -81,7 +79,15 @@ def get_chat_model(spec: str) -> BaseChatModel:
 
             parsed = parse_spec(spec)
             _MODELS[spec] = attach_hooks(_build(parsed), parsed.model_dump_json())
+            _SPECS[id(_MODELS[spec])] = spec
         return _MODELS[spec]
+
+
+def spec_of(model: BaseChatModel) -> str | None:
+    """The spec a model was built from by ``get_chat_model`` (None for other models)."""
+    with _LOCK:
+        spec = _SPECS.get(id(model))
+        return spec if spec is not None and _MODELS.get(spec) is model else None
 
 
 def _build(spec: ModelSpec) -> BaseChatModel:
@@ -105,11 +111,12 @@ def _build(spec: ModelSpec) -> BaseChatModel:
 
         return init_chat_model(spec.model, model_provider="openai", **_client_options())
     if spec.provider == "openai-compatible":
-        from langchain_openai import ChatOpenAI
         from pydantic import SecretStr
 
+        from drpo.models.compatible import CompatibleChatOpenAI
+
         key = os.environ.get("DRPO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        return ChatOpenAI(
+        return CompatibleChatOpenAI(
             model=spec.model, base_url=spec.base_url, api_key=SecretStr(key), **_client_options()
         )
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
@@ -137,15 +144,3 @@ def with_params(model: BaseChatModel, params: dict[str, Any]) -> BaseChatModel:
     # ``_serialized``; a stale one copied from the original would hide the new parameters
     copy.__dict__.pop("_serialized", None)
     return copy
-
-
-def structured(
-    model: BaseChatModel, schema: type[BaseModel] | dict[str, Any], **params: Any
-) -> Runnable[Any, Any]:
-    """Schema-constrained JSON output: native json_schema mode for OpenAI-style servers,
-    a ``response_format`` grammar for the embedded and fake models, else prompt + parse."""
-    from langchain_openai import ChatOpenAI
-
-    if isinstance(model, ChatOpenAI):
-        return with_params(model, params).with_structured_output(schema, method="json_schema")
-    return structured_via_json_schema(model, schema, **params)
