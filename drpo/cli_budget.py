@@ -110,16 +110,19 @@ def dry_run(config: RunConfig, context: Context | None = None) -> str:
 
 def print_usage(result: dict[str, Any]) -> None:
     usage: dict[str, dict[str, int]] = result.get("usage") or {}
+    prices: dict[str, Any] = result.get("prices") or {}
     if usage:
         rows = ", ".join(
             f"{role} {row['calls']} ({row['cache_hits']} hits, "
-            f"{row['input_tokens']}+{row['output_tokens']} tokens, "
-            f"${row.get('micro_usd', 0) / 1e6:.4f})"
+            f"{row['input_tokens']}+{row['output_tokens']} tokens"
+            + (f", ${row.get('micro_usd', 0) / 1e6:.4f})" if prices.get(role) else ")")
             for role, row in usage.items()
         )
         print(f"model calls per role: {rows}", file=sys.stdout)
     if (spent := result.get("spent_usd")) is not None:
-        print(f"spent: ${spent:.4f}", file=sys.stdout)
+        unpriced = [role for role, price in prices.items() if price is None]
+        note = f" (no price for: {', '.join(unpriced)}; see --price)" if unpriced else ""
+        print(f"spent: ${spent:.4f}{note}", file=sys.stdout)
     if methods := result.get("structured_output"):
         shown = ", ".join(f"{spec} {method}" for spec, method in sorted(methods.items()))
         print(f"structured output per model: {shown}", file=sys.stdout)

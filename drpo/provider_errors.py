@@ -7,6 +7,7 @@ backoff, and this module's callback counts each failed attempt by kind for the r
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 from uuid import UUID
@@ -85,7 +86,11 @@ class ProviderErrors(AsyncCallbackHandler):
 
         if (session := active_session()) is not None:
             session.release()  # the failed call no longer holds dollars in flight
-        if not isinstance(error, PARSE_ERRORS):  # some clients parse inside the call
+        from langgraph.errors import GraphInterrupt
+
+        # a budget or stop interrupt from the call gate is no fault; some clients parse inside
+        # the call (counted by drpo.calls)
+        if not isinstance(error, (*PARSE_ERRORS, GraphInterrupt, asyncio.CancelledError)):
             self.counts[kind_of(error)] += 1
 
     async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kw: Any) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from drpo.config import Context
 from drpo.models import methods
+from drpo.prices import role_prices
 from drpo.usage import read_usage
 
 
@@ -33,12 +34,16 @@ async def structured_methods(meta_file: Path, context: Context) -> AsyncIterator
 
 
 def provider_facts(run_dir: Path) -> dict[str, Any]:
-    """Dollars spent (at the roles' prices) and the structured-output method per model."""
+    """Dollars spent, the price of each role ($/1M input and output tokens; None: unknown,
+    its calls are not in the dollars) and the structured-output method per model."""
     meta_file = run_dir / "run.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
     usage = read_usage(run_dir)
     spent = sum(row.get("micro_usd", 0) for row in usage.values()) / 1_000_000
+    context = Context(**meta["context"]) if meta.get("context") else None
+    prices = role_prices(context.specs(), context.prices) if context else {}
     return {
         "spent_usd": round(spent, 6),
-        "structured_output": dict((meta.get("context") or {}).get("structured_used") or {}),
+        "prices": {role: list(p) if p else None for role, p in prices.items()},
+        "structured_output": dict(context.structured_used) if context else {},
     }
