@@ -66,19 +66,22 @@ def requested_method() -> str:
 
 
 class _Attempts:
-    """Attempt bookkeeping shared by call_json and call_text."""
+    """Attempt bookkeeping shared by call_json and call_text: ``retries`` samples, plus one
+    re-ask with twice the token cap for a reply cut at its cap (same seed and temperature:
+    only the cap changes)."""
 
     def __init__(self, name: str, retries: int, params: dict[str, Any]) -> None:
         self.name, self.left, self.params = name, max(1, retries), params
-        self.attempt, self.cap = 0, params.get("max_tokens")
+        self.attempts, self.samples, self.cap = 0, 0, params.get("max_tokens")
         self.cut = False
 
     def next_params(self) -> dict[str, Any]:
-        params = attempt_params(self.params, self.attempt)
+        params = attempt_params(self.params, self.samples)
         return {**params, "max_tokens": self.cap} if self.cap else params
 
     async def failed(self, exc: Exception) -> None:
         """Count a non-answer; raise once no attempt is left."""
+        self.attempts += 1
         if isinstance(exc, TruncatedReply):
             if self.cut:
                 raise DRPOCallError(
@@ -86,14 +89,14 @@ class _Attempts:
                     f"length, last cap {self.cap}); raise the sampling max_tokens of this role"
                 ) from exc
             self.cut, self.cap = True, (self.cap or 1024) * 2
-            self.left += 1  # the re-sample with a larger cap is not one of the retries
-        self.attempt += 1
-        self.left -= 1
-        if self.left <= 0:
-            raise DRPOCallError(
-                f"{self.name}: the reply did not parse after {self.attempt} attempts: "
-                f"{str(exc)[:300]}"
-            ) from exc
+        else:
+            self.samples += 1
+            self.left -= 1
+            if self.left <= 0:
+                raise DRPOCallError(
+                    f"{self.name}: the reply did not parse after {self.attempts} attempts: "
+                    f"{str(exc)[:300]}"
+                ) from exc
         await _note(PARSE_RETRY_EVENT, kind=kind_of(exc))
 
 

@@ -82,15 +82,17 @@ class ProviderErrors(AsyncCallbackHandler):
     async def on_llm_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
     ) -> None:
+        import openai
+        from langgraph.errors import GraphInterrupt
+
         from drpo.budget import active_session
 
         if (session := active_session()) is not None:
             session.release()  # the failed call no longer holds dollars in flight
-        from langgraph.errors import GraphInterrupt
-
-        # a budget or stop interrupt from the call gate is no fault; some clients parse inside
-        # the call (counted by drpo.calls)
-        if not isinstance(error, (*PARSE_ERRORS, GraphInterrupt, asyncio.CancelledError)):
+        # not faults: a budget or stop interrupt from the call gate; replies that are not
+        # answers (counted by drpo.calls, which re-samples them; some clients parse in the call)
+        answers = (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)
+        if not isinstance(error, (*PARSE_ERRORS, *answers, GraphInterrupt, asyncio.CancelledError)):
             self.counts[kind_of(error)] += 1
 
     async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kw: Any) -> None:

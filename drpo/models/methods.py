@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from drpo.models.registry import with_params
 from drpo.models.structured import json_schema_format
 from drpo.models.wire import schema_instructions, wire_schema
+from drpo.replies import RefusedReply, TruncatedReply
 
 METHODS = ("json_schema", "tools", "json_object")
 CHOICES = ("auto", *METHODS)
@@ -109,7 +110,16 @@ async def _openai_reply(
     runnable = bound.with_structured_output(
         request, method=LANGCHAIN_METHOD.get(method, "json_mode"), include_raw=True
     )
-    out: dict[str, Any] = await runnable.ainvoke(messages)  # type: ignore[assignment]
+    import openai
+
+    try:
+        out: dict[str, Any] = await runnable.ainvoke(messages)  # type: ignore[assignment]
+    except openai.LengthFinishReasonError as exc:  # the SDK's parse of a json_schema reply
+        raise TruncatedReply(
+            f"the reply was cut at its cap of {params.get('max_tokens')} tokens"
+        ) from exc
+    except openai.ContentFilterFinishReasonError as exc:
+        raise RefusedReply("the reply was stopped by the content filter") from exc
     raw: BaseMessage = out["raw"]
     return raw
 
@@ -140,6 +150,10 @@ async def structured_message(
         for method in METHODS:
             try:
                 raw = await _openai_reply(model, schema, messages, method, params)
+            except (TruncatedReply, RefusedReply):  # an answer in the method, not an answer
+                if spec:
+                    learn(spec, method)
+                raise
             except Exception as exc:
                 if not rejects_format(exc):
                     raise
