@@ -19,6 +19,7 @@ from langgraph.types import Command, StateSnapshot
 
 from drpo.models.registry import parse_spec
 from drpo.runner import Run, RunError, summary
+from drpo.stopping import STOP_FILE, request_stop
 from drpo.ui.views import fork_seed, history_row, summarize
 from nodes.review_best import ApprovalAnswer
 
@@ -30,6 +31,7 @@ class Backend(Protocol):
     async def replay(self, run_id: str, checkpoint_id: str) -> dict[str, Any]: ...
     async def fork(self, run_id: str, checkpoint_id: str, judge_model: str) -> dict[str, Any]: ...
     async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]: ...
+    async def stop(self, run_id: str) -> dict[str, Any]: ...
 
 
 def snapshot_json(snap: StateSnapshot) -> dict[str, Any]:
@@ -163,6 +165,15 @@ class LocalRuns:
         self._start(run, Command(resume=answer.model_dump()), run.thread)
         return {"run_id": run.id}
 
+    async def stop(self, run_id: str) -> dict[str, Any]:
+        """Write the run's STOP file: a `drpo optimize`/`resume` running it stops gracefully
+        (drpo/stopping.py); a replay, fork or answer driven by this process is cancelled."""
+        run = self._run(run_id)
+        request_stop(run.dir)
+        if task := self.active.get(run.id):
+            task.cancel()  # finished tasks are saved; the rest runs again on resume
+        return {"run_id": run.id, "message": f"stop requested ({run.dir / STOP_FILE})"}
+
     async def wait(self) -> None:
         """Wait for the replays, forks and answers started by this process (tests, shutdown)."""
         while self.active:
@@ -259,3 +270,11 @@ class ServerRuns:
 
     async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]:
         return await self._create(run_id, command={"resume": answer.model_dump()})
+
+    async def stop(self, run_id: str) -> dict[str, Any]:
+        """Cancel the thread's running runs, keeping their checkpoints (action "interrupt")."""
+        client = self._client()
+        running = await client.runs.list(run_id, status="running")
+        for r in running:
+            await client.runs.cancel(run_id, r["run_id"], action="interrupt")
+        return {"run_id": run_id, "message": f"stop requested ({len(running)} run(s) cancelled)"}
