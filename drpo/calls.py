@@ -3,8 +3,8 @@ naming the call when the retries run out.
 
 A reply that is not an answer (``drpo/replies.py``: cut at the token cap, refused, empty, bad
 tool arguments, unparsable, or failing the schema) is counted and re-sampled, never scored. A
-reply cut at its cap is re-sampled once with twice the cap; cut again, the call fails with an
-error that says so (raise ``sampling.*_max_tokens``).
+reply cut at its cap is re-sampled once with twice the cap (on top of the retries); cut again,
+the call fails with an error that says so (raise ``sampling.*_max_tokens``).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def requested_method() -> str:
 
 class _Attempts:
     """Attempt bookkeeping shared by call_json and call_text: ``retries`` samples, plus one
-    re-ask with twice the token cap for a reply cut at its cap (same seed and temperature:
-    only the cap changes)."""
+    re-sample with twice the token cap for a reply cut at its cap (a small model that loops
+    until the cap would loop again on the same sample)."""
 
     def __init__(self, name: str, retries: int, params: dict[str, Any]) -> None:
         self.name, self.left, self.params = name, max(1, retries), params
@@ -89,6 +89,7 @@ class _Attempts:
                     f"length, last cap {self.cap}); raise the sampling max_tokens of this role"
                 ) from exc
             self.cut, self.cap = True, (self.cap or 1024) * 2
+            self.samples += 1
         else:
             self.samples += 1
             self.left -= 1

@@ -100,7 +100,9 @@ class FaultServer(ThreadingHTTPServer):
             point, edge = (roll % 10_000) / 10_000, 0.0
             for fault in self.faults:
                 edge += self.rates.get(fault, 0.0)
-                if point < edge and self.applies(fault, body):
+                if point < edge:
+                    if not self.applies(fault, body):  # drawn, but not for this request
+                        break
                     self.streaks[key] += 1
                     return fault
             self.streaks[key] = 0

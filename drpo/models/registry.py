@@ -5,8 +5,10 @@ Grammar (see README "Model specs"):
   local:smollm2              the same
   local:gemma3-270m          embedded pretrained Gemma 3 270M, completion mode (base model only)
   openai:MODEL               OpenAI, key from OPENAI_API_KEY
-  openai-compatible:MODEL@URL  any OpenAI-compatible server (vLLM, llama.cpp, Ollama);
-                             key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY"
+  openai-compatible:MODEL@URL[,k=v,...]  any OpenAI-compatible server (vLLM, llama.cpp,
+                             Ollama); key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY";
+                             k=v are extra request fields the server understands (JSON values),
+                             e.g. repeat_penalty=1.15 for llama.cpp, top_k=20 for vLLM
   hf:PATH_OR_ID              a local Hugging Face model via langchain-huggingface
   fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log)
 Keys are read from the environment when the model is built; a spec never holds a secret.
@@ -14,6 +16,7 @@ Keys are read from the environment when the model is built; a spec never holds a
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any, Literal
@@ -54,10 +57,19 @@ def parse_spec(spec: str) -> ModelSpec:
     if provider == "openai" and rest:
         return ModelSpec(provider="openai", model=rest)
     if provider == "openai-compatible":
-        model, at, url = rest.partition("@")
+        model, at, rest = rest.partition("@")
+        url, *items = rest.split(",")
         if not (model and at and url.startswith(("http://", "https://"))):
-            raise SpecError(f"expected openai-compatible:MODEL@http(s)://HOST/v1, got {spec!r}")
-        return ModelSpec(provider="openai-compatible", model=model, base_url=url)
+            raise SpecError(
+                f"expected openai-compatible:MODEL@http(s)://HOST/v1[,k=v,...], got {spec!r}"
+            )
+        extra: dict[str, str] = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not (sep and key.isidentifier()) or key in _RESERVED:
+                raise SpecError(f"bad request field {item!r} in {spec!r}")
+            extra[key] = value
+        return ModelSpec(provider="openai-compatible", model=model, base_url=url, options=extra)
     if provider == "hf" and rest:
         return ModelSpec(provider="hf", model=rest)
     raise SpecError(
@@ -66,6 +78,8 @@ def parse_spec(spec: str) -> ModelSpec:
     )
 
 
+# request fields a spec may not set: the client and the calls own them
+_RESERVED = {"model", "messages", "tools", "tool_choice", "response_format", "stream", "api_key"}
 _MODELS: dict[str, BaseChatModel] = {}
 _SPECS: dict[int, str] = {}  # id of a built model -> its spec (methods are learned per spec)
 _LOCK = threading.Lock()
@@ -117,7 +131,11 @@ def _build(spec: ModelSpec) -> BaseChatModel:
 
         key = os.environ.get("DRPO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         return CompatibleChatOpenAI(
-            model=spec.model, base_url=spec.base_url, api_key=SecretStr(key), **_client_options()
+            model=spec.model,
+            base_url=spec.base_url,
+            api_key=SecretStr(key),
+            extra_body={k: _json_value(v) for k, v in spec.options.items()} or None,
+            **_client_options(),
         )
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
@@ -125,6 +143,13 @@ def _build(spec: ModelSpec) -> BaseChatModel:
         model_id=spec.model, task="text-generation", pipeline_kwargs={"max_new_tokens": 512}
     )
     return ChatHuggingFace(llm=llm)
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _client_options() -> dict[str, Any]:
