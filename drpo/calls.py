@@ -21,6 +21,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
 from drpo.budget import current_role, expect_call
+from drpo.models import methods
 from drpo.models.methods import structured_message
 from drpo.models.registry import spec_of, with_params
 from drpo.replies import TruncatedReply, check_text, kind_of, read_json
@@ -53,14 +54,18 @@ async def _note(event: str, **data: Any) -> None:
     await RunnableLambda(_emit).ainvoke({"event": event, **data})
 
 
-def requested_method() -> str:
-    """The structured-output method of the running node's role (Context.structured)."""
+def run_methods(spec: str | None) -> str:
+    """The structured-output method of the running node's role (Context.structured); a method
+    the run recorded for this model (Context.structured_used: resume, fork) is used as known."""
     from langgraph.runtime import get_runtime
 
     try:
         context = get_runtime().context
     except (RuntimeError, KeyError, AttributeError):  # not inside a graph run
         return "auto"
+    used = getattr(context, "structured_used", None) or {}
+    if spec and spec in used and not methods.learned(spec):
+        methods.remember({spec: used[spec]})
     chosen = getattr(context, "structured", None) or {}
     return str(chosen.get(current_role(), "auto"))
 
@@ -115,7 +120,8 @@ async def call_json(
     """One JSON-producing call: schema-constrained, validated, re-sampled on a non-answer
     (each retry re-samples with another seed). ``method``: auto | json_schema | tools |
     json_object (default: the role's, from the run's Context)."""
-    spec, requested = spec_of(model), method or requested_method()
+    spec = spec_of(model)
+    requested = method or run_methods(spec)
     messages: list[BaseMessage] = [HumanMessage(prompt)]
     attempts = _Attempts(name, retries, params)
 

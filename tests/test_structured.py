@@ -4,6 +4,7 @@ tools or json_object and recording what worked (no re-probing on resume), explic
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -24,6 +25,7 @@ from drpo.schemas import (
     ResponseTransitionReply,
     judge_schema,
 )
+from drpo.ui.backends import LocalRuns
 from nodes.judges import Overall
 from tests.conftest import show
 from tests.openai_server import OpenAIServer, method_of, schemas_of, strict_violations
@@ -203,3 +205,30 @@ def test_explicit_methods_per_role_are_sent_without_probing(tmp_path: Path) -> N
     assert not server.stats["rejected json_schema"]
     meta = json.loads((tmp_path / "e" / "run.json").read_text())
     assert meta["context"]["structured"] == {"judge": "tools", "selector": "json_object"}
+
+
+def test_a_fork_from_the_inspector_uses_the_recorded_method(tmp_path: Path) -> None:
+    server = OpenAIServer(formats=("tools",), deadline_s=300).start()
+    spec = f"openai-compatible:fake@{server.url}"
+    backend = LocalRuns(tmp_path)
+
+    async def fork() -> str:
+        history = await backend.history("f")
+        checkpoint = next(h for h in history if h["next"] == ["optimize_system_prompt"])
+        new = await backend.fork("f", checkpoint["checkpoint_id"], spec)
+        await backend.wait()
+        return str(new["run_id"])
+
+    try:
+        assert _optimize(tmp_path, "f", spec) == 0
+        assert server.stats["rejected json_schema"] == 1
+        before = len(server.requests)
+        fresh_clients()
+        methods.forget()  # as in a new `drpo ui` process
+        forked = asyncio.run(fork())
+    finally:
+        server.shutdown()
+    assert show(tmp_path, forked)["status"] == "finished"
+    assert server.stats["rejected json_schema"] == 1  # the fork did not probe again
+    after = [method_of(b) for b in server.requests[before:]]
+    assert "tools" in after and set(after) <= {"tools", None}  # None: the base model's answers
