@@ -83,6 +83,12 @@ class FaultServer(ThreadingHTTPServer):
         threading.Thread(target=self._watchdog, daemon=True).start()
         return self
 
+    def shutdown(self) -> None:
+        """Stop serving and close the socket: a client still pointed here (a run the LangGraph
+        server retries after a restart) is refused at once instead of waiting for a timeout."""
+        super().shutdown()
+        self.server_close()
+
     def _watchdog(self) -> None:
         while time.monotonic() < self.deadline and self.stats["requests"] < self.max_requests:
             time.sleep(0.2)
