@@ -24,7 +24,7 @@ from drpo.budget import current_role, expect_call
 from drpo.models import methods
 from drpo.models.methods import structured_message
 from drpo.models.registry import spec_of, with_params
-from drpo.replies import TruncatedReply, check_text, kind_of, read_json
+from drpo.replies import TruncatedReply, check_text, kind_of, read_json, text_of
 from drpo.replies import validate as validate_reply
 
 T = TypeVar("T")
@@ -148,10 +148,12 @@ async def call_text(
     *,
     name: str = "answer",
     retries: int = 3,
+    check: bool = True,
     **params: Any,
 ) -> str:
     """One plain generation (the base model B answering a query); an empty or truncated answer
-    is re-sampled like a JSON non-answer."""
+    is re-sampled like a JSON non-answer. ``check=False`` returns any reply as it is (the
+    evaluation harness caps answers on purpose and parses judge replies itself)."""
     attempts = _Attempts(name, retries, params)
     text = "".join(str(m.content) for m in messages)
     while True:
@@ -159,6 +161,8 @@ async def call_text(
         bound = with_params(model, call) if isinstance(model, ChatOpenAI) else model.bind(**call)
         expect_call(text, call.get("max_tokens"))
         reply = await bound.ainvoke(messages)
+        if not check:
+            return text_of(reply)
         try:
             return check_text(reply, call.get("max_tokens"))
         except PARSE_ERRORS as exc:

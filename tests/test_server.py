@@ -194,6 +194,10 @@ def test_run_stream_history_and_fork_on_langgraph_dev(server: str) -> None:
     # the fork continued the same thread: its state is the thread's latest
     assert view["best_system_prompt"] == fork["best_system_prompt"]
     assert len(view["records"]["system_prompt"]) == len(fork["levels"])
+    # the Stop button's endpoint on the server: nothing runs any more, nothing is cancelled
+    stop = urllib.request.Request(f"{server}/ui/api/runs/{got['thread_id']}/stop", b"{}")
+    with urllib.request.urlopen(stop, timeout=30) as response:
+        assert json.loads(response.read())["message"] == "stop requested (0 run(s) cancelled)"
 
 
 async def _short_run(url: str, spec: str) -> str:
