@@ -10,25 +10,32 @@ superstep finish, so the run stops at a superstep boundary and ``drpo resume`` c
 Outside a session (tests of single nodes, ``langgraph dev``) the hooks do nothing.
 
 Usage per role (model calls, cache hits, tokens from the reply's usage metadata; llama.cpp
-reports the tokenizer's counts) is kept in ``RUN_DIR/<id>/usage.jsonl`` across processes.
+reports the tokenizer's counts; dollars in micro-dollars at the role's price, drpo/prices.py) is
+kept in ``RUN_DIR/<id>/usage.jsonl`` across processes.
+
+``--max-usd`` is a hard cap: before each call the gate adds the call's worst case (its prompt at
+~3 characters per token, its output at the token cap) to what was spent and what calls in flight
+may still cost, and stops the run when the sum would pass the cap. A graceful stop
+(drpo/stopping.py) uses the same gate: once requested, no model call starts.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.rate_limiters import BaseRateLimiter, InMemoryRateLimiter
 from langgraph.types import interrupt
 
 from drpo.config import Context, RunConfig
-from evals.cost import expected_calls, paper_a5
+from drpo.prices import Price, cost, role_prices
+from drpo.usage import USAGE_FILE, Usage
+from drpo.usage import read_usage as read_usage  # re-exported
 
 if TYPE_CHECKING:
     from drpo.cache import LLMCache
@@ -41,18 +48,48 @@ ROLE_OF_NODE = {
     "generate": "base",
     "judge": "judge",
 }
-COUNTERS = ("calls", "cache_hits", "input_tokens", "output_tokens")
-USAGE_FILE = "usage.jsonl"
 BUDGET_INTERRUPT = "budget"  # the ``kind`` of the interrupt value the gate raises
+STOP_INTERRUPT = "stop"  # ... when a stop was requested (signal, STOP file, inspector)
+CHARS_PER_TOKEN = 3  # a prompt's worst-case token count, for the dollar cap (English: ~4)
 
 
-class BudgetReached(RuntimeError):
-    """The run stopped cleanly because its call or token budget is spent; it is resumable."""
+class RunPaused(RuntimeError):
+    """The run stopped cleanly at a superstep boundary; ``drpo resume`` continues it."""
+
+    exit_code = 3
+
+
+class BudgetReached(RunPaused):
+    """The run's call, token or dollar budget is spent."""
+
+    exit_code = 3
+
+
+class StopRequested(RunPaused):
+    """A stop was asked for (SIGINT/SIGTERM, a STOP file in the run dir, the inspector)."""
+
+    exit_code = 4
 
 
 def is_budget_stop(value: Any) -> bool:
-    """Whether an interrupt's value is the call gate's budget stop."""
-    return isinstance(value, dict) and value.get("kind") == BUDGET_INTERRUPT
+    """Whether an interrupt's value is the call gate's stop (budget or request), not a question."""
+    return isinstance(value, dict) and value.get("kind") in (BUDGET_INTERRUPT, STOP_INTERRUPT)
+
+
+@dataclass
+class _Reservation:
+    amount: float
+    released: bool = False
+
+
+# set by drpo.calls before each call (prompt characters, token cap); read by the gate
+_EXPECTED: ContextVar[tuple[int, int | None] | None] = ContextVar("drpo_expected", default=None)
+_RESERVATION: ContextVar[_Reservation | None] = ContextVar("drpo_reservation", default=None)
+
+
+def expect_call(prompt: str, max_tokens: int | None) -> None:
+    """Announce the size of the model call about to be made (for the dollar cap)."""
+    _EXPECTED.set((len(prompt), max_tokens))
 
 
 def current_role() -> str:
@@ -66,66 +103,11 @@ def current_role() -> str:
     return ROLE_OF_NODE.get(str(node), "other")
 
 
-class Usage:
-    """Counters per role. Each change is appended to a JSON-lines file (one small write, no
-    rewrite), so the totals survive a kill and a resume; a torn last line is ignored."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        self.roles: dict[str, dict[str, int]] = {}
-        self._lock = threading.Lock()
-        self._file: TextIO | None = None
-        if path is not None and path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                self._count(entry.pop("role"), entry)
-
-    def _count(self, role: str, counts: dict[str, int]) -> None:
-        row = self.roles.setdefault(role, dict.fromkeys(COUNTERS, 0))
-        for key, value in counts.items():
-            row[key] = row.get(key, 0) + value
-
-    def add(self, role: str, **counts: int) -> None:
-        with self._lock:
-            self._count(role, counts)
-            if self.path is not None:
-                if self._file is None:
-                    self._file = self.path.open("a", encoding="utf-8", buffering=1)
-                self._file.write(json.dumps({"role": role, **counts}) + "\n")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-    def total(self, counter: str) -> int:
-        with self._lock:
-            return sum(row.get(counter, 0) for row in self.roles.values())
-
-    def describe(self) -> str:
-        rows = self.as_dict()
-        if not rows:
-            return "none"
-        return ", ".join(f"{r} {c['calls']} ({c['cache_hits']})" for r, c in rows.items())
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            return {role: dict(row) for role, row in sorted(self.roles.items())}
-
-
-def read_usage(run_dir: Path) -> dict[str, dict[str, int]]:
-    """A run's usage per role (empty before its first model call)."""
-    return Usage(run_dir / USAGE_FILE).as_dict()
-
-
 @dataclass
 class Budget:
     max_calls: int | None = None
     max_tokens: int | None = None
+    max_usd: float | None = None
 
     def spent(self, usage: Usage) -> str | None:
         """Why no new call may start, or None."""
@@ -146,22 +128,53 @@ class Session:
     budget: Budget = field(default_factory=Budget)
     cache: LLMCache | None = None
     requests_per_second: float | None = None
+    prices: dict[str, Price | None] = field(default_factory=dict)
+    caps: dict[str, int] = field(default_factory=dict)  # default token cap per role
     stopped: str | None = None  # why the gate stopped the run
+    stop_request: str | None = None  # a graceful stop asked for (drpo/stopping.py)
+    _reserved: float = 0.0  # worst-case dollars of the calls in flight
     _limiters: dict[str, InMemoryRateLimiter] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def admit(self, role: str) -> InMemoryRateLimiter | None:
-        """Count a model call that is about to start, or stop its task if the budget is spent.
-        Returns the role's rate limiter (None: no limit)."""
+    def request_stop(self, reason: str) -> None:
         with self._lock:
-            reason = self.budget.spent(self.usage)
-            if reason is None:
+            self.stop_request = self.stop_request or reason
+
+    def spent_usd(self) -> float:
+        return self.usage.total("micro_usd") / 1_000_000
+
+    def _worst_case(self, role: str) -> float:
+        chars, cap = _EXPECTED.get() or (0, None)
+        return cost(self.prices.get(role), chars / CHARS_PER_TOKEN, cap or self.caps.get(role, 0))
+
+    def _why_not(self, role: str) -> tuple[str, str] | None:
+        if self.stop_request is not None:
+            return STOP_INTERRUPT, self.stop_request
+        if reason := self.budget.spent(self.usage):
+            return BUDGET_INTERRUPT, reason
+        cap = self.budget.max_usd
+        if cap is not None:
+            spent, call = self.spent_usd(), self._worst_case(role)
+            if spent + self._reserved + call > cap:
+                return BUDGET_INTERRUPT, (
+                    f"${spent:.4f} spent (${self._reserved:.4f} more in flight); the next {role} "
+                    f"call may cost up to ${call:.4f} (--max-usd {cap:g})"
+                )
+        return None
+
+    def admit(self, role: str) -> InMemoryRateLimiter | None:
+        """Count a model call that is about to start, or stop its task if the budget is spent
+        or a stop was requested. Returns the role's rate limiter (None: no limit)."""
+        with self._lock:
+            why = self._why_not(role)
+            if why is None:
                 self.usage.add(role, calls=1)
+                self._reserve(role)
             else:
-                self.stopped = reason
-        if reason is not None:
+                self.stopped = why[1]
+        if why is not None:
             # raises GraphInterrupt; the value tells it apart from other interrupts
-            interrupt({"kind": BUDGET_INTERRUPT, "reason": reason})
+            interrupt({"kind": why[0], "reason": why[1]})
             self.usage.add(role, calls=1)  # resumed with Command(resume=...): go on
         if not self.requests_per_second:
             return None
@@ -173,6 +186,27 @@ class Session:
                     max_bucket_size=1,
                 )
             return self._limiters[role]
+
+    def _reserve(self, role: str) -> None:
+        if self.budget.max_usd is not None:
+            held = _Reservation(self._worst_case(role))
+            self._reserved += held.amount
+            _RESERVATION.set(held)
+
+    def release(self) -> None:
+        """The current call finished (or failed): its worst case is no longer in flight."""
+        held = _RESERVATION.get()
+        with self._lock:
+            if held is not None and not held.released:
+                held.released = True
+                self._reserved = max(0.0, self._reserved - held.amount)
+
+    def charge(self, role: str, tokens: dict[str, int]) -> None:
+        """Record a finished call's tokens and dollars."""
+        price = self.prices.get(role)
+        micro = round(cost(price, tokens["input_tokens"], tokens["output_tokens"]) * 1e6)
+        self.usage.add(role, **tokens, micro_usd=micro)
+        self.release()
 
     @asynccontextmanager
     async def active(self) -> AsyncIterator[Session]:
@@ -199,7 +233,9 @@ def cache_file(root: Path, where: str | None) -> Path:
     return Path(where) if where else root / "llm_cache.sqlite"
 
 
-def open_session(run_dir: Path, root: Path, context: Context) -> Session:
+def open_session(
+    run_dir: Path, root: Path, context: Context, config: RunConfig | None = None
+) -> Session:
     """The session of one execution of a run: its usage so far, budget, cache and limits.
     ``context.llm_cache``: None -> ROOT/llm_cache.sqlite (shared by the runs of ROOT),
     "off" -> no cache, else a path (e.g. shared by several run dirs)."""
@@ -207,11 +243,14 @@ def open_session(run_dir: Path, root: Path, context: Context) -> Session:
 
     where = context.llm_cache
     cache = None if where == "off" else LLMCache(cache_file(root, where))
+    sampling = (config or RunConfig()).sampling
     return Session(
         usage=Usage(run_dir / USAGE_FILE),
-        budget=Budget(context.max_calls, context.max_tokens),
+        budget=Budget(context.max_calls, context.max_tokens, context.max_usd),
         cache=cache,
         requests_per_second=context.requests_per_second,
+        prices=role_prices(context.specs(), context.prices),
+        caps={**dict.fromkeys(ROLES, sampling.json_max_tokens), "base": sampling.base_max_tokens},
     )
 
 
@@ -233,35 +272,3 @@ class CallGate(BaseRateLimiter):
 
 
 CALL_GATE = CallGate()
-
-
-def estimate(config: RunConfig, n_icl: int) -> dict[str, dict[str, int]]:
-    """The dry-run estimate per role: calls as this implementation makes them, the paper's A.5
-    count, and the most output tokens those calls may produce (input tokens depend on replies)."""
-    calls = expected_calls(config, n_icl)
-    icl, sp = config.icl, config.system_prompt
-    a5 = paper_a5(sp.W, sp.M, sp.D, n_icl, icl.W, icl.M, icl.D)
-    sampling = config.sampling
-    out: dict[str, dict[str, int]] = {}
-    for role in ROLES:
-        limit = sampling.base_max_tokens if role == "base" else sampling.json_max_tokens
-        out[role] = {
-            "calls": calls[role],
-            "paper_a5": a5[role],
-            "max_output_tokens": calls[role] * limit,
-        }
-    return out
-
-
-def format_estimate(rows: dict[str, dict[str, Any]]) -> str:
-    keys = ("calls", "paper_a5", "max_output_tokens")
-    table = {**rows, "total": {k: sum(r[k] for r in rows.values()) for k in keys}}
-    lines = [f"{'role':<10} {'calls':>7} {'paper A.5':>10} {'max output tokens':>18}"]
-    for role, row in table.items():
-        calls, a5, out = (row[k] for k in keys)
-        lines.append(f"{role:<10} {calls:>7} {a5:>10} {out:>18}")
-    lines.append(
-        "Assumes no cache hits, no dropped duplicates and no parse retries; output tokens are "
-        "bounded by the sampling limits; input tokens are known only once prompts are built."
-    )
-    return "\n".join(lines)

@@ -143,7 +143,7 @@ class ModelCache(BaseCache):
     ) -> None:
         if session is None:
             return
-        session.usage.add(role, **_tokens(value))
+        session.charge(role, _tokens(value))  # tokens and dollars; ends its reservation
         if session.cache is not None:
             key = cache_key(self.namespace, prompt, llm)
             session.cache.put(key, self.namespace, dump_generations(value))

@@ -1,6 +1,9 @@
 """`drpo` command line: optimize, resume, show, export.
 
-Bad input gives one line on stderr and exit code 2; a failed run exits 1 and stays resumable.
+Exit codes: 0 done; 1 the run failed (saved, resumable); 2 bad input (one line on stderr,
+nothing written); 3 a budget (--max-calls/--max-tokens/--max-usd) was reached; 4 stopped on
+request (SIGINT/SIGTERM or a STOP file; 3 and 4 print the best prompt so far and the resume
+command); 130 a second Ctrl-C stopped at once (resumable as after a kill).
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from drpo.budget import BudgetReached
+from drpo.budget import RunPaused
 from drpo.calls import DRPOCallError
-from drpo.cli_budget import EXIT_BUDGET, add_flags, apply_flags, dry_run
+from drpo.cli_budget import add_flags, apply_flags, dry_run
 from drpo.cli_fork import resolve_icl_from
 from drpo.cli_runs import ROLES, RunFailed, UsageError, execute_cli, resume
 from drpo.cli_show import print_summary as _print_summary
@@ -197,7 +200,7 @@ async def _main(args: argparse.Namespace) -> int:
         config, context = _config(args), _context(args, run_dir)
         apply_flags(args, context)
         if args.dry_run:
-            print(dry_run(config))
+            print(dry_run(config, context))
             return 0
         icl_from = await resolve_icl_from(args.icl_from, run_dir) if args.icl_from else None
         if icl_from and len(icl_from["examples"]) < config.system_prompt.K:
@@ -254,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StateFileError, sqlite3.DatabaseError) as exc:
         print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except BudgetReached as exc:
+    except RunPaused as exc:  # exit 3: budget reached; 4: stopped on request
         print(f"drpo: {exc}", file=sys.stderr)
-        return EXIT_BUDGET
+        return exc.exit_code
     except (UsageError, RunError, SpecError, DataError, ValidationError, ValueError) as exc:
         print(f"drpo: error: {_one_line(exc)}", file=sys.stderr)
         return 2

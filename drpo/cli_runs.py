@@ -8,7 +8,7 @@ import asyncio
 import sys
 from typing import Any
 
-from drpo.budget import BudgetReached
+from drpo.budget import RunPaused
 from drpo.cli_budget import apply_flags
 from drpo.models.registry import SpecError, parse_spec
 from drpo.provenance import resume_point
@@ -33,7 +33,7 @@ class RunFailed(RuntimeError):
 async def execute_cli(run: Run, resume: bool) -> dict[str, Any]:
     try:
         return await execute(run, resume=resume)
-    except (BudgetReached, StateFileError, RunLocked):
+    except (RunPaused, StateFileError, RunLocked):
         raise
     except (Exception, asyncio.CancelledError) as exc:
         raise RunFailed(run, exc, await unreadable(run)) from exc

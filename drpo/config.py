@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,8 +77,10 @@ class Sampling(BaseModel):
     base_temperature: float = Field(default=0.0, ge=0, strict=True)
     optimizer_temperature: float = Field(default=0.7, ge=0, strict=True)
     judge_temperature: float = Field(default=0.0, ge=0, strict=True)
-    base_max_tokens: int = Field(default=384, ge=16, strict=True)
-    json_max_tokens: int = Field(default=1024, ge=64, strict=True)
+    # upstream's 2048 for answers; JSON replies hold a rewrite of up to 4000 characters plus
+    # analysis and thought. A reply cut at its cap is re-sampled once with twice the cap.
+    base_max_tokens: int = Field(default=2048, ge=16, strict=True)
+    json_max_tokens: int = Field(default=2048, ge=64, strict=True)
 
 
 class RunConfig(BaseModel):
@@ -147,3 +149,18 @@ class Context:
     llm_cache: str | None = None  # SQLite file; None: RUN_DIR/llm_cache.sqlite; "off": none
     max_calls: int | None = None  # model calls of the whole run (cache hits are free)
     max_tokens: int | None = None  # input + output tokens of the whole run
+    max_usd: float | None = None  # dollars of the whole run, a hard cap (drpo/prices.py)
+    prices: dict[str, list[float]] = field(default_factory=dict)  # role -> [$/1M in, out]
+    # structured output per JSON role (selector, optimizer, judge): auto | json_schema | tools |
+    # json_object (drpo/models/methods.py); and the method each model spec was found to take
+    structured: dict[str, str] = field(default_factory=dict)
+    structured_used: dict[str, str] = field(default_factory=dict)
+
+    def specs(self) -> dict[str, str]:
+        """The model spec of each role."""
+        return {
+            "base": self.base_model,
+            "optimizer": self.optimizer_model,
+            "judge": self.judge_model,
+            "selector": self.selector_model,
+        }

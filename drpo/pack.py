@@ -58,6 +58,13 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
         "judge_node": context.judge_node,
         "config": config.model_dump(),
         "calls": result["calls"],
+        # cost and provider provenance: dollars at the roles' prices ($/1M in, out tokens),
+        # model calls and tokens per role, and how each model was asked for JSON
+        "spent_usd": result["spent_usd"],
+        "prices": result["prices"],
+        "usage": result["usage"],
+        "structured_output": result["structured_output"],
+        "provider_errors": result["provider_errors"],
         "versions": {name: _version(name) for name in VERSIONED},
         "data_hashes": {
             "icl_examples": sha256_of(result["icl_examples"]),

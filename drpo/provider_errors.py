@@ -7,6 +7,7 @@ backoff, and this module's callback counts each failed attempt by kind for the r
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 from uuid import UUID
@@ -70,8 +71,10 @@ def describe(exc: BaseException) -> str:
 
 
 class ProviderErrors(AsyncCallbackHandler):
-    """Counts failed LLM requests by kind (each one was retried or ended the run) and replies
-    that did not parse and were re-sampled ("unparsable reply")."""
+    """Counts failed LLM requests by kind (each one was retried or ended the run), replies that
+    were not answers and were re-sampled (by kind: "unparsable reply", "truncated reply",
+    "refusal", "empty reply", "invalid tool arguments", "invalid reply"; drpo/replies.py), and
+    structured-output methods a server rejected while ``auto`` probed ("json_schema rejected")."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -79,12 +82,29 @@ class ProviderErrors(AsyncCallbackHandler):
     async def on_llm_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
     ) -> None:
-        if not isinstance(error, PARSE_ERRORS):  # some clients parse inside the call
+        import openai
+        from langgraph.errors import GraphInterrupt
+
+        from drpo.budget import active_session
+
+        if (session := active_session()) is not None:
+            session.release()  # the failed call no longer holds dollars in flight
+        # not faults: a budget or stop interrupt from the call gate; replies that are not
+        # answers (counted by drpo.calls, which re-samples them; some clients parse in the call)
+        answers = (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)
+        if not isinstance(error, (*PARSE_ERRORS, *answers, GraphInterrupt, asyncio.CancelledError)):
             self.counts[kind_of(error)] += 1
 
     async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kw: Any) -> None:
         if name == "drpo_parse_retry":  # drpo.calls.PARSE_RETRY_EVENT
-            self.counts["unparsable reply"] += 1
+            self.counts[str(data.get("kind") or "unparsable reply")] += 1
+        elif name == "drpo_format_rejected":  # drpo.calls.FORMAT_REJECTED_EVENT
+            # counted by on_llm_error as an HTTP error; it was a probe, not a fault
+            error = str(data.get("error"))
+            if self.counts[error] > 0:
+                self.counts[error] -= 1
+            self.counts += Counter()  # drops zero counts
+            self.counts[f"{data.get('method')} rejected"] += 1
 
     def __str__(self) -> str:
         return ", ".join(f"{k} x{v}" for k, v in sorted(self.counts.items()))

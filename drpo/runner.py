@@ -22,14 +22,16 @@ from langgraph.types import Command
 from pydantic import ValidationError
 
 from drpo import statefiles
-from drpo.budget import BudgetReached, cache_file, open_session
+from drpo.budget import cache_file, open_session
 from drpo.config import Context, RunConfig
 from drpo.files import create_exclusive, write_atomic
 from drpo.persistence import check_url, open_persistence, redact
 from drpo.provenance import history_of, initial_history, record_switches
 from drpo.provider_errors import ProviderErrors
+from drpo.run_record import provider_facts, structured_methods
 from drpo.runlock import hold, one_writer
 from drpo.statefiles import StateFileError
+from drpo.stopping import graceful_stop, paused_error
 from drpo.summary import summarize_run
 from graph import builder
 
@@ -199,8 +201,14 @@ async def execute(
     calls: Counter[str] = Counter()
     errors = ProviderErrors()  # failed provider requests (retried by RetryPolicy or fatal)
     started = time.monotonic()
-    session = open_session(run.dir, run.root, context)  # cache, budget, usage, requests/s
-    async with run.graph() as g, run.counting(errors), session.active():
+    session = open_session(run.dir, run.root, context, config)  # cache, budgets, prices, rps
+    async with (
+        run.graph() as g,
+        run.counting(errors),
+        session.active(),
+        structured_methods(run.meta_file, context),  # recorded per model: no re-probing
+        graceful_stop(run.dir, session, progress),  # SIGINT/SIGTERM, RUN_DIR/<id>/STOP
+    ):
         snapshot = await g.aget_state(run.thread)
         if resume and not snapshot.next and snapshot.values:
             progress(f"run {run.id} has already finished")
@@ -225,12 +233,8 @@ async def execute(
                     if errors.counts:
                         progress(f"  provider errors so far (retried): {errors}")
     progress(f"model calls (cache hits) per role: {session.usage.describe()}")
-    if session.stopped:
-        raise BudgetReached(
-            f"budget reached: {session.stopped}; the run is saved at a superstep boundary; "
-            f"continue it with a larger budget: drpo resume {run.id} --run-dir {run.root} "
-            "--max-calls N (or --max-tokens N)"
-        )
+    if session.stopped:  # budget spent or stop requested: saved at a superstep boundary
+        raise paused_error(run.id, run.root, session, await summary(run))
     result = await summary(run)
     write_atomic(run.dir / "result.json", json.dumps(result, indent=2))
     return result
@@ -254,4 +258,7 @@ def _report(
 async def summary(run: Run) -> dict[str, Any]:
     """What `drpo show` prints: best prompt, ICL examples, levels with beams, calls per role."""
     async with run.graph() as g:
-        return await summarize_run(g, run.id, run.meta(), run.dir)
+        return {
+            **await summarize_run(g, run.id, run.meta(), run.dir),
+            **provider_facts(run.dir),  # spent_usd, structured_output (method per model)
+        }

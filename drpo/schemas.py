@@ -43,6 +43,14 @@ AspectFlags = create_model(  # type: ignore[call-overload]
 )
 
 
+def _valid(model: type[BaseModel], data: Any) -> bool:
+    try:
+        model.model_validate(data)
+    except ValidationError:
+        return False
+    return True
+
+
 class SelectionBody(BaseModel):
     reasoning: str = Field(max_length=600)
     selected_aspects: AspectFlags  # type: ignore[valid-type]
@@ -51,14 +59,17 @@ class SelectionBody(BaseModel):
     @field_validator("new_aspects", mode="before")
     @classmethod
     def _named(cls, value: Any) -> Any:
-        """Drop proposals without a word for a name ("...", "1."), which small models write;
-        the 2-5 rule then applies to what is left (a pattern in the grammar crawls)."""
+        """Drop proposals without a word for a name ("...", "1."), which small models write,
+        and proposals outside the bounds (a sentence for a name, an empty description: the
+        bounds are not in the schemas sent to servers); the 2-5 rule then applies to what is
+        left (a pattern in the grammar crawls)."""
         if not isinstance(value, list):
             return value
         return [
             a
             for a in value
-            if not isinstance(a, dict) or re.search(r"[A-Za-z]{2}", str(a.get("name", "")))
+            if not isinstance(a, dict)
+            or (re.search(r"[A-Za-z]{2}", str(a.get("name", ""))) and _valid(NewAspect, a))
         ]
 
     def names(self) -> list[str]:

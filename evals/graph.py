@@ -149,6 +149,7 @@ async def answer_item(task: AnswerTask, runtime: Runtime[EvalContext]) -> dict[s
             messages,
             temperature=task["temperature"],
             max_tokens=task["max_tokens"],
+            check=False,  # answers are capped on purpose; a cut answer is scored as it is
         )
     answer = Answer(
         method=task["method"],

@@ -63,7 +63,8 @@ async def judge_answer(
     base = {"temperature": 0.0, "max_tokens": max_tokens, **extra}
     for attempt in range(attempts):
         # a retry re-samples, as in drpo.calls.call_json
-        reply = await call_text(model, list(messages), **attempt_params(base, attempt))
+        # check=False: a cut or empty reply fails to parse below and is counted there
+        reply = await call_text(model, list(messages), check=False, **attempt_params(base, attempt))
         try:
             scores = parse_judge_reply(reply, aspects)
         except JudgeParseError as exc:

@@ -21,6 +21,7 @@ async def generate(task: GenerateTask, runtime: Runtime[Context]) -> Command[str
     output = await call_text(
         get_chat_model(runtime.context.base_model),
         messages,
+        name=f"generate {task['candidate']['id']} on query {task['query'][:60]!r}",
         temperature=sampling.base_temperature,
         max_tokens=sampling.base_max_tokens,
     )

@@ -36,6 +36,7 @@ JSON_ONLY = ("empty", "garbage")
 
 class FaultServer(ThreadingHTTPServer):
     daemon_threads = True
+    faults: tuple[str, ...] = FAULTS
 
     def __init__(
         self,
@@ -52,7 +53,7 @@ class FaultServer(ThreadingHTTPServer):
     ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.rates = {k: float(v) for k, v in (rates or {}).items()}
-        unknown = set(self.rates) - set(FAULTS)
+        unknown = set(self.rates) - set(self.faults)
         if unknown or sum(self.rates.values()) > 1:
             raise ValueError(f"bad fault rates {self.rates}")
         self.key, self.status, self.max_streak, self.hang_s = key, status, max_streak, hang_s
@@ -86,6 +87,12 @@ class FaultServer(ThreadingHTTPServer):
         threading.Thread(target=self._watchdog, daemon=True).start()
         return self
 
+    def shutdown(self) -> None:
+        """Stop serving and close the socket: a client still pointed here (a run the LangGraph
+        server retries after a restart) is refused at once instead of waiting for a timeout."""
+        super().shutdown()
+        self.server_close()
+
     def _watchdog(self) -> None:
         while time.monotonic() < self.deadline and self.stats["requests"] < self.max_requests:
             time.sleep(0.2)
@@ -101,22 +108,28 @@ class FaultServer(ThreadingHTTPServer):
                 self.streaks[key] = 0
                 return None
             point, edge = (roll % 10_000) / 10_000, 0.0
-            for fault in FAULTS:
+            for fault in self.faults:
                 edge += self.rates.get(fault, 0.0)
-                if point < edge and (fault not in JSON_ONLY or body.get("response_format")):
+                if point < edge:
+                    if not self.applies(fault, body):  # drawn, but not for this request
+                        break
                     self.streaks[key] += 1
                     return fault
             self.streaks[key] = 0
             return None
 
-    def reply(self, body: dict[str, Any]) -> str:
-        """The fake model's reply; model names starting with "inverse" judge the other way."""
+    def applies(self, fault: str, body: dict[str, Any]) -> bool:
+        return fault not in JSON_ONLY or bool(body.get("response_format"))
+
+    def reply(self, body: dict[str, Any], fmt: dict[str, Any] | None = None) -> str:
+        """The fake model's reply (``fmt``: the JSON schema asked for, else the request's
+        ``response_format``); model names starting with "inverse" judge the other way."""
         roles = {"system": SystemMessage, "assistant": AIMessage}
         messages: list[BaseMessage] = [
             roles.get(m.get("role"), HumanMessage)(_text(m.get("content")))
             for m in body["messages"]
         ]
-        fmt = body.get("response_format")
+        fmt = fmt or body.get("response_format")
         kind, _, content = self.fake._reply(messages, response_format=fmt, seed=body.get("seed"))
         if kind == "judge" and str(body.get("model", "")).startswith("inverse"):
             scores = json.loads(content)
@@ -124,6 +137,28 @@ class FaultServer(ThreadingHTTPServer):
                 value["score"] = 6 - int(value["score"])
             content = json.dumps(scores)
         return content
+
+    def completion(self, body: dict[str, Any], fault: str | None) -> tuple[int, dict[str, Any]]:
+        """The status and body of a chat completion (subclasses add methods and faults)."""
+        content = {"empty": "", "garbage": "<html>502 Bad Gateway</html> {{{"}.get(fault or "")
+        if content is None:
+            content = self.reply(body)
+            if self.record:
+                with self.lock:
+                    self.log.append(_entry(body))
+        return 200, completion(body, {"role": "assistant", "content": content}, "stop")
+
+
+def completion(body: dict[str, Any], message: dict[str, Any], finish: str) -> dict[str, Any]:
+    """An OpenAI chat completion object around one message."""
+    return {
+        "id": f"chatcmpl-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
 
 
 def _entry(body: dict[str, Any]) -> dict[str, str]:
@@ -195,29 +230,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(srv.hang_s)  # the client has given up by now
             self.close_connection = True
             return
-        content = {"empty": "", "garbage": "<html>502 Bad Gateway</html> {{{"}.get(fault or "")
-        if content is None:
-            content = srv.reply(body)
-            if srv.record:
-                with srv.lock:
-                    srv.log.append(_entry(body))
-        self._send(
-            200,
-            {
-                "id": f"chatcmpl-{srv.stats['requests']}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            },
-        )
+        status, payload = srv.completion(body, fault)
+        self._send(status, payload)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,8 @@ def test_tiny_real_run_on_embedded_models(tmp_path: Path) -> None:
     config = {
         "icl": {"n": 2, "W": 1, "M": 1, "D": 1},
         "system_prompt": {"W": 1, "M": 1, "D": 1, "K": 1, "seeds": 2},
-        "sampling": {"base_max_tokens": 96, "json_max_tokens": 768},
+        # a cut answer is re-sampled once with twice the cap, then fails the run: room to end
+        "sampling": {"base_max_tokens": 256, "json_max_tokens": 768},
     }
     result = run_once(
         tmp_path, "tiny", Context(index_cache_dir=str(tmp_path / "idx"), parse_retries=8), config

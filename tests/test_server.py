@@ -284,6 +284,10 @@ def test_run_history_and_level_fork_on_langgraph_dev(server: str) -> None:
         assert status == 200 and "<html" in html.lower()
     _, listed = _get(server + "/ui/api/runs")
     assert got["thread_id"] in listed
+    # the Stop button's endpoint on the server: nothing runs any more, nothing is cancelled
+    stop = urllib.request.Request(f"{server}/ui/api/runs/{got['thread_id']}/stop", b"{}")
+    with urllib.request.urlopen(stop, timeout=30) as response:
+        assert json.loads(response.read())["message"] == "stop requested (0 run(s) cancelled)"
 
 
 async def _short_run(url: str, spec: str) -> str:

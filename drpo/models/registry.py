@@ -5,8 +5,10 @@ Grammar (see README "Model specs"):
   local:smollm2              the same
   local:gemma3-270m          embedded pretrained Gemma 3 270M, completion mode (base model only)
   openai:MODEL               OpenAI, key from OPENAI_API_KEY
-  openai-compatible:MODEL@URL  any OpenAI-compatible server (vLLM, llama.cpp, Ollama);
-                             key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY"
+  openai-compatible:MODEL@URL[,k=v,...]  any OpenAI-compatible server (vLLM, llama.cpp,
+                             Ollama); key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY";
+                             k=v are extra request fields the server understands (JSON values),
+                             e.g. repeat_penalty=1.15 for llama.cpp, top_k=20 for vLLM
   hf:PATH_OR_ID              a local Hugging Face model via langchain-huggingface
   fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log, events)
   sim:world=W[,noise=S,seed=N]  simulated world with known prompt quality (drpo/models/sim.py)
@@ -15,15 +17,13 @@ Keys are read from the environment when the model is built; a spec never holds a
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
 from pydantic import BaseModel
-
-from drpo.models.structured import structured_via_json_schema
 
 Provider = Literal["local", "openai", "openai-compatible", "hf", "fake", "sim"]
 LOCAL_MODELS = ("smollm2", "gemma3-270m")
@@ -60,10 +60,19 @@ def parse_spec(spec: str) -> ModelSpec:
     if provider == "openai" and rest:
         return ModelSpec(provider="openai", model=rest)
     if provider == "openai-compatible":
-        model, at, url = rest.partition("@")
+        model, at, rest = rest.partition("@")
+        url, *items = rest.split(",")
         if not (model and at and url.startswith(("http://", "https://"))):
-            raise SpecError(f"expected openai-compatible:MODEL@http(s)://HOST/v1, got {spec!r}")
-        return ModelSpec(provider="openai-compatible", model=model, base_url=url)
+            raise SpecError(
+                f"expected openai-compatible:MODEL@http(s)://HOST/v1[,k=v,...], got {spec!r}"
+            )
+        extra: dict[str, str] = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not (sep and key.isidentifier()) or key in _RESERVED:
+                raise SpecError(f"bad request field {item!r} in {spec!r}")
+            extra[key] = value
+        return ModelSpec(provider="openai-compatible", model=model, base_url=url, options=extra)
     if provider == "hf" and rest:
         return ModelSpec(provider="hf", model=rest)
     raise SpecError(
@@ -88,7 +97,10 @@ def _sim_options(spec: str, rest: str) -> dict[str, str]:
     return options
 
 
+# request fields a spec may not set: the client and the calls own them
+_RESERVED = {"model", "messages", "tools", "tool_choice", "response_format", "stream", "api_key"}
 _MODELS: dict[str, BaseChatModel] = {}
+_SPECS: dict[int, str] = {}  # id of a built model -> its spec (methods are learned per spec)
 _LOCK = threading.Lock()
 
 
@@ -100,7 +112,15 @@ def get_chat_model(spec: str) -> BaseChatModel:
 
             parsed = parse_spec(spec)
             _MODELS[spec] = attach_hooks(_build(parsed), parsed.model_dump_json())
+            _SPECS[id(_MODELS[spec])] = spec
         return _MODELS[spec]
+
+
+def spec_of(model: BaseChatModel) -> str | None:
+    """The spec a model was built from by ``get_chat_model`` (None for other models)."""
+    with _LOCK:
+        spec = _SPECS.get(id(model))
+        return spec if spec is not None and _MODELS.get(spec) is model else None
 
 
 def _build(spec: ModelSpec) -> BaseChatModel:
@@ -133,12 +153,17 @@ def _build(spec: ModelSpec) -> BaseChatModel:
 
         return init_chat_model(spec.model, model_provider="openai", **_client_options())
     if spec.provider == "openai-compatible":
-        from langchain_openai import ChatOpenAI
         from pydantic import SecretStr
 
+        from drpo.models.compatible import CompatibleChatOpenAI
+
         key = os.environ.get("DRPO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        return ChatOpenAI(
-            model=spec.model, base_url=spec.base_url, api_key=SecretStr(key), **_client_options()
+        return CompatibleChatOpenAI(
+            model=spec.model,
+            base_url=spec.base_url,
+            api_key=SecretStr(key),
+            extra_body={k: _json_value(v) for k, v in spec.options.items()} or None,
+            **_client_options(),
         )
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
@@ -146,6 +171,13 @@ def _build(spec: ModelSpec) -> BaseChatModel:
         model_id=spec.model, task="text-generation", pipeline_kwargs={"max_new_tokens": 512}
     )
     return ChatHuggingFace(llm=llm)
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _client_options() -> dict[str, Any]:
@@ -165,15 +197,3 @@ def with_params(model: BaseChatModel, params: dict[str, Any]) -> BaseChatModel:
     # ``_serialized``; a stale one copied from the original would hide the new parameters
     copy.__dict__.pop("_serialized", None)
     return copy
-
-
-def structured(
-    model: BaseChatModel, schema: type[BaseModel] | dict[str, Any], **params: Any
-) -> Runnable[Any, Any]:
-    """Schema-constrained JSON output: native json_schema mode for OpenAI-style servers,
-    a ``response_format`` grammar for the embedded and fake models, else prompt + parse."""
-    from langchain_openai import ChatOpenAI
-
-    if isinstance(model, ChatOpenAI):
-        return with_params(model, params).with_structured_output(schema, method="json_schema")
-    return structured_via_json_schema(model, schema, **params)

@@ -75,6 +75,9 @@ def routes(backend: Backend) -> list[BaseRoute]:
             request.path_params["run_id"], ApprovalAnswer.model_validate(body)
         )
 
+    async def stop(request: Request) -> dict[str, Any]:
+        return await backend.stop(request.path_params["run_id"])
+
     return [
         Route("/", index),
         Route("/api/graph", _json(graph)),
@@ -84,6 +87,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
         Route("/api/runs/{run_id}/replay", _json(replay), methods=["POST"]),
         Route("/api/runs/{run_id}/fork", _json(fork), methods=["POST"]),
         Route("/api/runs/{run_id}/answer", _json(answer), methods=["POST"]),
+        Route("/api/runs/{run_id}/stop", _json(stop), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
 

@@ -22,6 +22,7 @@ from drpo.budget import open_session
 from drpo.forking import fork_run, forked_context
 from drpo.runlock import RunLock, mark_held
 from drpo.runner import Run, RunError, summary
+from drpo.stopping import STOP_FILE, request_stop
 from drpo.summary import checkpoint_row, summarize_run, summarize_state
 from drpo.ui.views import (
     ForkRequest,
@@ -41,6 +42,7 @@ class Backend(Protocol):
     async def replay(self, run_id: str, checkpoint_id: str) -> dict[str, Any]: ...
     async def fork(self, run_id: str, fork: ForkRequest) -> dict[str, Any]: ...
     async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]: ...
+    async def stop(self, run_id: str) -> dict[str, Any]: ...
 
 
 class LocalRuns:
@@ -161,6 +163,15 @@ class LocalRuns:
                 raise RunError(f"run {run.id!r} has no pending approval")
         self._start(run, Command(resume=answer.model_dump()), run.thread)
         return {"run_id": run.id}
+
+    async def stop(self, run_id: str) -> dict[str, Any]:
+        """Write the run's STOP file: a `drpo optimize`/`resume` running it stops gracefully
+        (drpo/stopping.py); a replay, fork or answer driven by this process is cancelled."""
+        run = self._run(run_id)
+        request_stop(run.dir)
+        if task := self.active.get(run.id):
+            task.cancel()  # finished tasks are saved; the rest runs again on resume
+        return {"run_id": run.id, "message": f"stop requested ({run.dir / STOP_FILE})"}
 
     async def wait(self) -> None:
         """Wait for the replays, forks and answers started by this process (tests, shutdown)."""

@@ -150,3 +150,11 @@ class ServerRuns:
 
     async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]:
         return await self._create(run_id, command={"resume": answer.model_dump()})
+
+    async def stop(self, run_id: str) -> dict[str, Any]:
+        """Cancel the thread's running runs, keeping their checkpoints (action "interrupt")."""
+        client = self._client()
+        running = await client.runs.list(run_id, status="running")
+        for r in running:
+            await client.runs.cancel(run_id, r["run_id"], action="interrupt")
+        return {"run_id": run_id, "message": f"stop requested ({len(running)} run(s) cancelled)"}

@@ -47,6 +47,7 @@ async function refresh() {
   const status = $("run-status");
   status.textContent = v.status;
   status.className = "badge " + v.status;
+  $("stop").hidden = v.status === "finished" || v.status === "not started";
   $("run-error").hidden = !v.error;
   $("run-error").textContent = v.error || "";
   const ctx = v.context || {};
@@ -219,6 +220,10 @@ $("history-box").ontoggle = () => { if ($("history-box").open && state.runId) re
 $("approve").onclick = () => act("answer", { action: "approve" });
 $("reject").onclick = () => act("answer", { action: "reject" });
 $("edit").onclick = () => act("answer", { action: "edit", text: $("approval-text").value });
+$("stop").onclick = async () => {
+  try { $("action-result").textContent = (await api(`runs/${encodeURIComponent(state.runId)}/stop`, {})).message; }
+  catch (e) { $("action-result").textContent = `stop failed: ${e.message}`; }
+};
 
 async function tick() {
   try {

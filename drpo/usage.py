@@ -1,0 +1,67 @@
+"""Usage per role (model calls, cache hits, tokens, micro-dollars), kept across processes."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TextIO
+
+COUNTERS = ("calls", "cache_hits", "input_tokens", "output_tokens", "micro_usd")
+USAGE_FILE = "usage.jsonl"
+
+
+class Usage:
+    """Counters per role. Each change is appended to a JSON-lines file (one small write, no
+    rewrite), so the totals survive a kill and a resume; a torn last line is ignored."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.roles: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+        self._file: TextIO | None = None
+        if path is not None and path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self._count(entry.pop("role"), entry)
+
+    def _count(self, role: str, counts: dict[str, int]) -> None:
+        row = self.roles.setdefault(role, dict.fromkeys(COUNTERS, 0))
+        for key, value in counts.items():
+            row[key] = row.get(key, 0) + value
+
+    def add(self, role: str, **counts: int) -> None:
+        with self._lock:
+            self._count(role, counts)
+            if self.path is not None:
+                if self._file is None:
+                    self._file = self.path.open("a", encoding="utf-8", buffering=1)
+                self._file.write(json.dumps({"role": role, **counts}) + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def total(self, counter: str) -> int:
+        with self._lock:
+            return sum(row.get(counter, 0) for row in self.roles.values())
+
+    def describe(self) -> str:
+        rows = self.as_dict()
+        if not rows:
+            return "none"
+        return ", ".join(f"{r} {c['calls']} ({c['cache_hits']})" for r, c in rows.items())
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {role: dict(row) for role, row in sorted(self.roles.items())}
+
+
+def read_usage(run_dir: Path) -> dict[str, dict[str, int]]:
+    """A run's usage per role (empty before its first model call)."""
+    return Usage(run_dir / USAGE_FILE).as_dict()
