@@ -12,6 +12,7 @@ most the calls in flight at the kill (benchmarks/kills.py); killing a waiting pr
 nothing.
 
     python -m benchmarks.crash_soak --kills 100 [--checkpointer postgresql://...] [--seed 1]
+    python -m benchmarks.crash_soak --kills 20 --fork   # every run a `drpo fork` at level 1
 
 writes benchmarks/results/crash_soak[_postgres].json (the lead runs the 100-kill version);
 tests/test_postgres.py runs a short version on both checkpointers.
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -54,16 +56,45 @@ def _spec(work: Path, name: str) -> tuple[str, Path]:
     return f"fake:latency_ms={LATENCY_MS},log={work / f'{name}.jsonl'},events={ev}", ev
 
 
-def reference(work: Path, store: list[str], warm: bool) -> tuple[dict[str, Any], set[str], Any]:
+FORK = ["fork", "parent", "--level", "1"]  # --fork: every soaked run is a fork of one parent
+
+
+def make_parent(work: Path, store: list[str]) -> Path:
+    """An uninterrupted run to fork (--fork); each soaked fork gets a copy of its run dir."""
+    template = work / "parent"
+    out = drpo("optimize", "--run-dir", str(template), "--run-id", "parent", "--models", "fake",
+               "--llm-cache", "off", *ARGS, *store)  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"parent run failed: {out.stderr.strip()[-500:]}")
+    return template
+
+
+def own_calls(state: dict[str, Any], inherited: dict[str, int]) -> dict[str, Any]:
+    """A fork's state with the calls it inherited from its parent's levels taken out."""
+    calls = {k: v - inherited.get(k, 0) for k, v in state["calls"].items()}
+    return {**state, "calls": {k: v for k, v in calls.items() if v}}
+
+
+def start_args(run_id: str, spec: str, fork: bool) -> list[str]:
+    if fork:
+        return [*FORK, "--run-id", run_id, "--models", spec]
+    return ["optimize", "--run-id", run_id, "--models", spec, *ARGS]
+
+
+def reference(
+    work: Path, store: list[str], warm: bool, parent: Path | None = None
+) -> tuple[dict[str, Any], set[str], Any]:
     """An uninterrupted run (cache off): its summary, its calls, their kinds. ``warm``: run it
     twice in one run dir and keep the second (a shared PostgreSQL store serves the aspect
     selections of earlier runs, as it will to the soak's runs)."""
     run_dir = work / "ref"
+    if parent is not None:
+        shutil.copytree(parent, run_dir)
     for i in range(2 if warm else 1):
         spec, ev = _spec(work, f"ref{i}")
         run_id = f"ref{i}-{os.getpid()}-{time.time_ns()}"
-        out = drpo("optimize", "--run-dir", str(run_dir), "--run-id", run_id, "--models", spec,
-                   "--llm-cache", "off", *ARGS, *store)  # fmt: skip
+        base = ["--run-dir", str(run_dir), *store] + ([] if parent else ["--llm-cache", "off"])
+        out = drpo(*start_args(run_id, spec, parent is not None), *base)
         if out.returncode != 0:
             raise RuntimeError(f"reference run failed: {out.stderr.strip()[-500:]}")
     rows = events(ev)
@@ -117,14 +148,22 @@ def killed_run(
     rng: random.Random,
     store: list[str],
     odds: dict[str, float],
+    parent: Path | None = None,
 ) -> dict[str, Any]:
-    """One run, killed up to ``kills_left`` times and resumed until it finishes."""
+    """One run (a fork of ``parent``'s run dir copy), killed up to ``kills_left`` times and
+    resumed until it finishes."""
     spec, ev = _spec(work, run_id)
     run_dir, url = work / run_id, _url(store)  # its own run dir and (SQLite) aspect store
+    inherited: dict[str, int] = {}
+    if parent is not None:
+        shutil.copytree(parent, run_dir)
+        inherited = saved_state(run_dir, "parent", url)["calls"]
     base = ["--run-dir", str(run_dir), "--llm-cache", "off", *store]
     log, lock = work / f"{run_id}.stderr", run_dir / run_id / "writer.lock"
-    proc = launch("optimize", "--run-id", run_id, "--models", spec, *ARGS, *base, stderr=log)
-    writers, during = [proc.pid], "optimize"
+    first = start_args(run_id, spec, parent is not None)
+    start = [*first, *(base if parent is None else ["--run-dir", str(run_dir), *store])]
+    proc = launch(*start, stderr=log)
+    writers, during = [proc.pid], "fork" if parent else "optimize"
     records: list[dict[str, Any]] = []
     probes: list[bool | None] = []
     while len(records) < kills_left:
@@ -148,14 +187,14 @@ def killed_run(
             break
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        state = saved_state(run_dir, run_id, url)
+        state = own_calls(saved_state(run_dir, run_id, url), inherited)
         records.append(kill(proc, ev, state, None, writer=True, during=during))
         records[-1]["while_waiting"] = waiter is not None
         during = "resume"
         if waiter is not None and len(records) < kills_left and rng.random() < odds["kill_waiter"]:
             waiter.send_signal(signal.SIGKILL)  # killed while it waits: nothing may change
             waiter.wait()
-            after = saved_state(run_dir, run_id, url)
+            after = own_calls(saved_state(run_dir, run_id, url), inherited)
             records.append(kill(waiter, ev, after, None, writer=False, during="waiting"))
             records[-1]["state_unchanged"] = after["calls"] == state["calls"]
             waiter = None
@@ -193,6 +232,7 @@ def soak(
     seed: int,
     checkpointer: str | None = None,
     odds: dict[str, float] | None = None,
+    fork: bool = False,
 ) -> dict[str, Any]:
     """Kill and resume runs until ``kills`` kills; every run must equal the reference.
     ``odds``: overrides of ODDS."""
@@ -201,12 +241,13 @@ def soak(
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     started = time.monotonic()
-    want, ref_keys, ref_roles = reference(work, store, warm=bool(checkpointer))
+    parent = make_parent(work, store) if fork else None
+    want, ref_keys, ref_roles = reference(work, store, warm=bool(checkpointer), parent=parent)
     runs: list[dict[str, Any]] = []
     while sum(r["kills"] for r in runs) < kills:
         left = kills - sum(r["kills"] for r in runs)
         run_id = f"soak-{seed}-{len(runs)}-{time.time_ns()}"
-        runs.append(killed_run(work, run_id, left, rng, store, odds))
+        runs.append(killed_run(work, run_id, left, rng, store, odds, parent))
     mismatches = [
         {"run_id": r["run_id"], "key": key}
         for r in runs
@@ -236,6 +277,7 @@ def soak(
         "mismatches": mismatches,
         "odds": odds,
         "checkpointer": "postgres" if checkpointer else "sqlite",
+        "forks": fork,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -251,13 +293,21 @@ def main() -> None:
     p.add_argument("--checkpointer", help="postgresql://... (default: SQLite)")
     p.add_argument("--work", type=Path, default=Path("runs/crash_soak"))
     p.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/...)")
+    p.add_argument("--fork", action="store_true", help="every soaked run is a `drpo fork`")
     args = p.parse_args()
-    result = {"command": f"python -m benchmarks.crash_soak --kills {args.kills} --seed "
-              f"{args.seed}" + (" --checkpointer postgresql://..." if args.checkpointer else ""),
-              **soak(args.work, args.kills, args.seed, args.checkpointer)}  # fmt: skip
+    flags = (" --checkpointer postgresql://..." if args.checkpointer else "") + (
+        " --fork" if args.fork else ""
+    )
+    command = f"python -m benchmarks.crash_soak --kills {args.kills} --seed {args.seed}{flags}"
+    result = {
+        "command": command,
+        **soak(args.work, args.kills, args.seed, args.checkpointer, fork=args.fork),
+    }
     result["ok"] = ok(result)
     print(json.dumps(result, indent=2))
-    name = "crash_soak_postgres" if args.checkpointer else "crash_soak"
+    name = ("crash_soak_postgres" if args.checkpointer else "crash_soak") + (
+        "_fork" if args.fork else ""
+    )
     out = args.out or Path(__file__).parent / "results" / f"{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     raise SystemExit(0 if result["ok"] else 1)

@@ -20,6 +20,9 @@ def add_parsers(sub: Any) -> None:
     )  # fmt: skip
     fk.add_argument("--run-id", dest="new_id", help="the new run's id (default RUN_ID-fork-N)")
     fk.add_argument("--run-dir", type=Path, default=Path("runs"))
+    fk.add_argument(
+        "--checkpointer", help="postgresql://... of the parent and the fork (default: the parent's)"
+    )
     fk.add_argument("--models", help="one model spec for every role")
     for role in ROLES:
         fk.add_argument(f"--{role}", help=f"model spec of the {role} role")
@@ -51,7 +54,7 @@ async def _fork(args: argparse.Namespace) -> int:
     from drpo.runner import Run, RunError
     from nodes.judges import resolve_judge
 
-    parent = Run(args.run_dir, args.run_id)
+    parent = Run(args.run_dir, args.run_id, args.checkpointer)
     config, context = parent.load()
     if args.level < 0:
         raise RunError(f"--level must be 0 or more, got {args.level}")
@@ -66,7 +69,9 @@ async def _fork(args: argparse.Namespace) -> int:
     overrides["judge_node"] = args.judge_node
     overrides["approve"] = True if args.approve else None
     n = 1 + sum(1 for _ in args.run_dir.glob(f"{parent.id}-fork-*/run.json"))
-    new = Run(args.run_dir, args.new_id or f"{parent.id}-fork-{n}")
+    # the fork lives where its parent does (a PostgreSQL parent: the same database)
+    where = args.checkpointer or parent.meta().get("checkpointer")
+    new = Run(args.run_dir, args.new_id or f"{parent.id}-fork-{n}", where)
     origin = await fork_run(
         parent,
         new,
