@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import json
 import os
@@ -237,7 +238,14 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    code = _run(_parser().parse_args(argv))
+    # a failed run's tasks can leave a SQLite connection (and its lock) in a reference cycle of
+    # their tracebacks: collect it before the caller (a test, a script) resumes the run
+    gc.collect()
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(args))
     except RunFailed as exc:

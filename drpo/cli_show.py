@@ -58,7 +58,9 @@ def print_validation(result: dict[str, Any]) -> None:
     if v["chosen"]["id"] == v["initial"]["id"]:
         print(
             "  no candidate was significantly better than the initial prompt: P* is the initial"
-            " prompt" if v.get("gate") == "significant" else "  P* is the initial prompt"
+            " prompt"
+            if v.get("gate") == "significant"
+            else "  P* is the initial prompt"
         )
     elif not v["significant"]:
         print("  the chosen prompt is NOT significantly better than the initial one")

@@ -72,8 +72,9 @@ async def open_persistence(
         stores = root / "store.sqlite"
         async with (
             aiosqlite.connect(read_only_uri(file), uri=True) as conn,
-            aiosqlite.connect(read_only_uri(stores) if stores.exists() else ":memory:", uri=True)
-            as store_conn,
+            aiosqlite.connect(
+                read_only_uri(stores) if stores.exists() else ":memory:", uri=True
+            ) as store_conn,
         ):
             saver = AsyncSqliteSaver(conn, serde=SERDE)
             await saver.setup()  # creates nothing on an existing database opened read-only

@@ -62,7 +62,7 @@ async def write_lineage(
 
 
 async def read_former(store: BaseStore, thread: str, cid: str) -> list[str]:
-    item = await store.aget((LINEAGE, thread), cid)
+    item = await store.aget((LINEAGE, thread), cid, refresh_ttl=False)
     return list(item.value["former"]) if item is not None else []
 
 
@@ -71,16 +71,18 @@ async def write_plan(store: BaseStore, thread: str, seeds: list[str]) -> None:
 
 
 async def read_plan(store: BaseStore | None, thread: str) -> list[str]:
-    item = await require_store(store).aget((PLAN, thread), "seeds")
-    if item is None:
+    # a search, not a get: PostgresStore's get is an UPDATE ... RETURNING, which a read-only
+    # transaction (show, export) refuses
+    items = [i for i in await _items(require_store(store), (PLAN, thread)) if i["key"] == "seeds"]
+    if not items:
         raise ValueError(f"no seed plan in the store for thread {thread!r}")
-    return list(item.value["seeds"])
+    return list(items[0]["value"]["seeds"])
 
 
 async def _items(store: BaseStore, namespace: tuple[str, ...]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:
-        page = await store.asearch(namespace, limit=_PAGE, offset=len(out))
+        page = await store.asearch(namespace, limit=_PAGE, offset=len(out), refresh_ttl=False)
         out.extend({"key": i.key, "value": i.value} for i in page)
         if len(page) < _PAGE:
             return out

@@ -80,7 +80,9 @@ def _public(scored: Scored) -> dict[str, Any]:
 async def _parent(rejected: Scored, store: BaseStore, thread: str) -> Scored:
     """The rejected candidate's parent as scored at its own level (from the level records)."""
     cand = rejected["candidate"]
-    item = await store.aget((LEVELS, thread), level_key(TRACK, cand["level"] - 1))
+    item = await store.aget(
+        (LEVELS, thread), level_key(TRACK, cand["level"] - 1), refresh_ttl=False
+    )
     rows = [
         row for record in (item.value["tracks"] if item else []) for row in record["candidates"]
     ]

@@ -46,7 +46,7 @@ async def _cached(
 ) -> tuple[AspectSelection, str | None] | None:
     """A stored selection and the thread whose call made it."""
     namespace, key = cache_key(selector, query)
-    if (item := await store.aget(namespace, key)) is None:
+    if (item := await store.aget(namespace, key, refresh_ttl=False)) is None:
         return None
     value = dict(item.value)
     # PostgresStore keeps JSONB, which reorders object keys: restore the selector's order

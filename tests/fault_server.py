@@ -100,7 +100,10 @@ class FaultServer(ThreadingHTTPServer):
 
     def fault_for(self, body: dict[str, Any]) -> str | None:
         """The fault (or None) for this attempt of this request."""
-        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        # a re-sample (another seed, temperature or cap) is the same request for the streak
+        sampling = ("seed", "temperature", "max_tokens", "max_completion_tokens")
+        same = {k: v for k, v in body.items() if k not in sampling}
+        key = hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
         with self.lock:
             self.attempts[key] += 1
             roll = int(hashlib.sha256(f"{key}:{self.attempts[key]}".encode()).hexdigest(), 16)

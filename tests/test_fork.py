@@ -49,6 +49,7 @@ def test_fork_at_level_2_with_another_judge_reuses_levels_0_to_2(
     assert [row["level"] for row in fork["levels"]] == [0, 1, 2, 3, 4]
     assert comparable(fork)["icl_levels"] == comparable(parent)["icl_levels"]
     assert fork["icl_examples"] == parent["icl_examples"]
+
     def verdicts(rows: list[dict], levels: range) -> list[set[tuple[float, str]]]:
         return [
             {(s["score"], s["rationale"]) for s in e["scores"].values()}

@@ -11,9 +11,9 @@ import pytest
 
 from drpo.aspects import ASPECTS
 from drpo.config import Context
-from drpo.models import structured
 from drpo.models.registry import SpecError, get_chat_model, parse_spec
 from drpo.models.sim import NOISE, Q0, QUERY_SD, WORLDS, SimChatModel, true_quality, with_quality
+from drpo.models.structured import structured_via_json_schema
 from drpo.prompting import build_messages
 from drpo.prompts import JUDGE, PROMPT_TRANSITION, RESPONSE_TRANSITION, aspect_list, eval_dict
 from drpo.schemas import (
@@ -31,7 +31,7 @@ FIVE = list(ASPECTS)[:5]
 
 def rewrite(model: SimChatModel, current: str, seed: int) -> str:
     prompt = PROMPT_TRANSITION.format(current=current, evaluations="- Clarity: 3/5. ok", former="")
-    reply = structured(model, PromptTransitionReply, seed=seed).invoke(prompt)
+    reply = structured_via_json_schema(model, PromptTransitionReply, seed=seed).invoke(prompt)
     assert isinstance(reply, PromptTransitionReply)
     return reply.new_system_prompt
 
@@ -50,7 +50,7 @@ def judge(model: SimChatModel, query: str, output: str, aspects: list[str]) -> l
         aspect_reason="r",
         eval_dict=eval_dict(aspects),
     )
-    data = structured(model, judge_schema(aspects)).invoke(prompt)
+    data = structured_via_json_schema(model, judge_schema(aspects)).invoke(prompt)
     return [s.score for s in validate_judge_reply(data, aspects).values()]
 
 
@@ -78,14 +78,16 @@ def test_bad_sim_specs_are_refused(bad: str) -> None:
 
 def test_every_role_parses_with_the_project_schemas() -> None:
     model = SimChatModel(world="improve", world_seed=1)
-    selection = structured(model, AspectSelectionReply).invoke("## Query\nHow do tides work?")
+    selection = structured_via_json_schema(model, AspectSelectionReply).invoke(
+        "## Query\nHow do tides work?"
+    )
     assert 2 <= len(selection.aspects()) <= 5
     child = rewrite(model, INITIAL, seed=11)
     assert child.startswith(INITIAL) and "[sim q=" in child
     scores = judge(model, "How do tides work?", answer(model, child, "How do tides work?"), FIVE)
     assert len(scores) == 5 and all(s in (1, 2, 3, 4, 5) for s in scores)
     icl = RESPONSE_TRANSITION.format(query="q", current="An answer.", evaluations="- Depth: 2/5")
-    response = structured(model, ResponseTransitionReply, seed=3).invoke(icl)
+    response = structured_via_json_schema(model, ResponseTransitionReply, seed=3).invoke(icl)
     assert isinstance(response, ResponseTransitionReply)
 
 

@@ -25,7 +25,9 @@ from drpo.schemas import (
     ResponseTransitionReply,
     judge_schema,
 )
+from drpo.summary import comparable
 from drpo.ui.backends import LocalRuns
+from drpo.ui.views import ForkRequest
 from nodes.judges import Overall
 from tests.conftest import show
 from tests.openai_server import OpenAIServer, method_of, schemas_of, strict_violations
@@ -153,7 +155,7 @@ def test_tools_only_server_auto_falls_back_records_it_and_resume_does_not_probe(
     assert _optimize(tmp_path / "ref", "ref", "fake", args=SMALL) == 0
     reference = show(tmp_path / "ref", "ref")
     for key in SAME:
-        assert result[key] == reference[key], key
+        assert comparable(result)[key] == comparable(reference)[key], key
 
 
 def test_json_object_only_server_gets_the_schema_in_the_prompt(tmp_path: Path) -> None:
@@ -212,10 +214,9 @@ def test_a_fork_from_the_inspector_uses_the_recorded_method(tmp_path: Path) -> N
     spec = f"openai-compatible:fake@{server.url}"
     backend = LocalRuns(tmp_path)
 
-    async def fork() -> str:
-        history = await backend.history("f")
-        checkpoint = next(h for h in history if h["next"] == ["optimize_system_prompt"])
-        new = await backend.fork("f", checkpoint["checkpoint_id"], spec)
+    async def fork() -> str:  # from stage 1's level 0: the rest of the run with its methods
+        request = ForkRequest(stage="icl", level=0, judge_model=spec)
+        new = await backend.fork("f", request)
         await backend.wait()
         return str(new["run_id"])
 
@@ -225,6 +226,7 @@ def test_a_fork_from_the_inspector_uses_the_recorded_method(tmp_path: Path) -> N
         before = len(server.requests)
         fresh_clients()
         methods.forget()  # as in a new `drpo ui` process
+        (tmp_path / "llm_cache.sqlite").unlink()  # the fork's calls reach the server
         forked = asyncio.run(fork())
     finally:
         server.shutdown()
