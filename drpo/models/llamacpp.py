@@ -25,6 +25,7 @@ from llama_cpp import Llama, LlamaGrammar
 from pydantic import BaseModel
 
 from drpo.models.structured import structured_via_json_schema
+from drpo.models.wire import small_int_enum
 from drpo.prompting import COMPLETION_STOP, clean_completion, render_completion
 
 _LOAD_LOCK = threading.Lock()
@@ -74,15 +75,8 @@ def grammar_schema(schema: Any) -> Any:
     # a small model loops inside a string until max_tokens; a bound in the grammar ends it
     if out.get("type") == "string":
         out["maxLength"] = min(int(out.get("maxLength", MAX_STRING)), MAX_STRING)
-    low, high = out.get("minimum"), out.get("maximum")
-    if (
-        out.get("type") == "integer"
-        and isinstance(low, int)
-        and isinstance(high, int)
-        and 0 <= high - low <= 64
-        and "enum" not in out
-    ):
-        out["enum"] = list(range(low, high + 1))
+    if (values := small_int_enum(out)) is not None:
+        out["enum"] = values
     return out
 
 

@@ -61,17 +61,24 @@ def _strict(node: Any) -> Any:
         out.setdefault("properties", {})
         out["required"] = list(out["properties"])
         out["additionalProperties"] = False
-    low, high = out.get("minimum"), out.get("maximum")
+    if (values := small_int_enum(out)) is not None:
+        out["enum"] = values
+        del out["minimum"], out["maximum"]
+    return out
+
+
+def small_int_enum(node: dict[str, Any]) -> list[int] | None:
+    """The values of a bounded integer with at most 65 of them (a 1..5 score), else None."""
+    low, high = node.get("minimum"), node.get("maximum")
     if (
-        out.get("type") == "integer"
+        node.get("type") == "integer"
         and isinstance(low, int)
         and isinstance(high, int)
         and 0 <= high - low <= 64
-        and "enum" not in out
+        and "enum" not in node
     ):
-        out["enum"] = list(range(low, high + 1))
-        del out["minimum"], out["maximum"]
-    return out
+        return list(range(low, high + 1))
+    return None
 
 
 def wire_schema(schema: type[BaseModel] | dict[str, Any]) -> tuple[str, dict[str, Any]]:
