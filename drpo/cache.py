@@ -42,8 +42,7 @@ class LLMCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        check_cache(self.path)  # a damaged file is one line naming it, before any write
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_cache(self.path, create=True)  # damaged: one line naming it, before any write
         self._lock = threading.Lock()
         with self._damage():
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)

@@ -60,7 +60,7 @@ async def open_persistence(
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
     from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-    from drpo.statefiles import read_only_uri
+    from drpo.statefiles import create_sqlite, read_only_uri
 
     file = run_dir / "checkpoints.sqlite"
     if read_only:
@@ -81,6 +81,7 @@ async def open_persistence(
             # the level records and the seed plan (drpo/records.py); no setup: it would write
             yield saver, AsyncSqliteStore(store_conn) if stores.exists() else None
         return
+    create_sqlite(root / "store.sqlite")  # never seen half-made by a concurrent run's checks
     async with (
         aiosqlite.connect(str(file)) as conn,
         AsyncSqliteStore.from_conn_string(str(root / "store.sqlite")) as store,

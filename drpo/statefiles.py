@@ -8,6 +8,7 @@ creates no -wal/-shm file), ``mode=ro`` otherwise (those files exist already).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,8 +60,32 @@ def sqlite_problem(path: Path) -> str | None:
     return None
 
 
-def check_sqlite(path: Path, what: str, advice: str = "") -> None:
-    """Raise StateFileError naming ``path`` if it exists and is damaged."""
+def create_sqlite(path: Path) -> None:
+    """Create an empty SQLite database (WAL) at ``path`` unless one exists, atomically: built
+    aside and linked into place, so a concurrent run never sees a half-made (0-byte) file."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.new")
+    aside.unlink(missing_ok=True)
+    conn = sqlite3.connect(aside)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")  # writes the header; persists in the file
+    finally:
+        conn.close()
+    try:
+        os.link(aside, path)  # fails if another run made it first: theirs is as good
+    except FileExistsError:
+        pass
+    finally:
+        aside.unlink()
+
+
+def check_sqlite(path: Path, what: str, advice: str = "", create: bool = False) -> None:
+    """Raise StateFileError naming ``path`` if it exists and is damaged (``create``: make an
+    empty one when missing)."""
+    if create:
+        create_sqlite(path)
     if not path.exists():
         return
     if (problem := sqlite_problem(path)) is not None:
@@ -95,20 +120,22 @@ def check_checkpoints(run_dir: Path) -> None:
         )
 
 
-def check_store(root: Path) -> None:
+def check_store(root: Path, create: bool = False) -> None:
     check_sqlite(
         root / "store.sqlite",
         "the store shared by the runs of this run dir",
         "it holds their level records and seed plans (drpo/records.py) and the aspect-selection "
         "cache: restore it from a backup",
+        create,
     )
 
 
-def check_cache(path: Path) -> None:
+def check_cache(path: Path, create: bool = False) -> None:
     check_sqlite(
         path,
         "the LLM-call cache",
         "move it away, or run with --llm-cache off (the run itself is not affected)",
+        create,
     )
 
 

@@ -127,3 +127,28 @@ def test_cache_on_and_off_make_the_same_calls(tmp_path: Path) -> None:
     assert logs["on"] == logs["off"]
     assert results["on"]["best_system_prompt"] == results["off"]["best_system_prompt"]
     assert not (tmp_path / "off" / "llm_cache.sqlite").exists()
+
+
+def _open_at(args: tuple[str, Any]) -> str:
+    path, barrier = args
+    barrier.wait()
+    try:
+        LLMCache(path).close()
+        return "ok"
+    except Exception as exc:  # the failure under test: a half-made file seen by another run
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_runs_creating_one_cache_at_once_never_see_a_half_made_file(tmp_path: Path) -> None:
+    """Concurrent runs of one run dir create the shared cache (and store) at once: the file
+    appears whole (built aside, linked into place), never as the 0 bytes a check refuses."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    with ctx.Manager() as manager, ctx.Pool(6) as pool:
+        for round_ in range(15):
+            barrier = manager.Barrier(6)
+            path = str(tmp_path / f"c{round_}" / "llm_cache.sqlite")
+            outcomes = pool.map(_open_at, [(path, barrier)] * 6)
+            assert outcomes == ["ok"] * 6, outcomes
+            assert not [p.name for p in Path(path).parent.iterdir() if p.name.endswith(".new")]
