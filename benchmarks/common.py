@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drpo.config import Context, RunConfig
-from drpo.runner import Run, execute
+from drpo.core.config import Context, RunConfig
+from drpo.runtime.runner import Run, execute
 
 RESULTS = Path(__file__).parent / "results"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

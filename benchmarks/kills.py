@@ -68,8 +68,8 @@ def roles(rows: list[dict[str, Any]], keys: set[str]) -> dict[str, int]:
 def saved_state(run_dir: Path, run_id: str, checkpointer: str | None) -> dict[str, Any]:
     """The run's summary read back read-only (what `drpo show --json` prints), without the
     checkpoint ids (which differ between two runs of the same search)."""
-    from drpo.runner import Run, summary
-    from drpo.summary import comparable
+    from drpo.core.summary import comparable
+    from drpo.runtime.runner import Run, summary
 
     return comparable(asyncio.run(summary(Run(run_dir, run_id, checkpointer, read_only=True))))
 

@@ -24,8 +24,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field, SecretStr
 
-from drpo.models.llamacpp import ChatLlamaCpp, get_llama, grammar_schema, smollm2_path
-from drpo.models.structured import json_schema_format
+from drpo.core.models.llamacpp import ChatLlamaCpp, get_llama, grammar_schema, smollm2_path
+from drpo.core.models.structured import json_schema_format
 
 N = 5
 MAX_TOKENS = 64

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import fake_context, model_calls, search_config, timed_run, write_result
-from drpo.config import RunConfig
+from drpo.core.config import RunConfig
 
 REPEATS = 3
 D_CALLS = 20  # the paper's depth for the per-call figures

@@ -17,7 +17,7 @@ import faiss
 import numpy as np
 
 from benchmarks.common import write_result
-from drpo.prompting import ICLExample
+from drpo.core.messages import ICLExample
 from retrieval.embeddings import embed
 from retrieval.index import ICLIndex
 

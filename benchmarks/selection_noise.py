@@ -1,7 +1,7 @@
 """Benchmark 6: selection quality under judge noise (issue 12), where the truth is known.
 
 Runs the real graph (``Run.create`` + ``execute``) with every role played by the simulated world
-of drpo/models/sim.py: each prompt the optimizer writes has a hidden true quality, the judge
+of drpo/core/models/sim.py: each prompt the optimizer writes has a hidden true quality, the judge
 reports it as noisy integer scores. Per world (improve, degrade), per B (1, 3) and per selection
 (last-beam; validation with the default gate: P* must beat P significantly; validation-mean:
 the highest validation mean, no gate), SEEDS runs; the selections of one seed and B run the same
@@ -22,12 +22,13 @@ from statistics import fmean, stdev
 from typing import Any
 
 from benchmarks.common import RESULTS, write_result
-from drpo.config import Context, PromptStageConfig, RunConfig
-from drpo.models.sim import NOISE, QUERY_SD, WORLDS, true_quality
-from drpo.runner import Run, execute, summary
+from drpo.core.config import Context, PromptStageConfig, RunConfig
+from drpo.core.models.sim import NOISE, QUERY_SD, WORLDS, true_quality
+from drpo.runtime.runner import Run, execute, summary
 
-# Where the noise figures of drpo/models/sim.py come from (docs/selection-noise.md): the upstream
-# release's search traces, GPT-4 judging, one query per level. Rewards are means over aspects.
+# Where the noise figures of drpo/core/models/sim.py come from (docs/selection-noise.md): the
+# upstream release's search traces, GPT-4 judging, one query per level. Rewards are means over
+# aspects.
 TRACE_FIGURES = {
     "mistral-7b-v0.1": {
         "same_query_sibling_reward_sd": 0.57,  # pooled over 30 levels, 86 dof (an upper bound)

@@ -1,8 +1,8 @@
 """just-eval-instruct items, its judge templates, URIAL prompts and upstream DRPO prompts.
 
-Vendored in data/ (see data/NOTICE): the 100-item dev subset, the benchmark's two judge
-templates, URIAL's prompts and the upstream optimized system prompts. The full 1000-item set is
-read from a local JSONL file of the same shape, or from the HF dataset when a hub is reachable.
+Vendored in drpo/core/resources/ (see its NOTICE): the 100-item dev subset, the benchmark's two
+judge templates, URIAL's prompts and the upstream optimized system prompts. The full 1000-item set
+is read from a local JSONL file of the same shape, or from the HF dataset when a hub is reachable.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from typing_extensions import TypedDict
 
-from drpo.data import DataError
-from drpo.prompting import ICLExample
+from drpo.core.data import RESOURCES, DataError
+from drpo.core.messages import ICLExample
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = RESOURCES
 DEV_PATH = DATA / "just-eval" / "dev.jsonl"
 HF_DATASET = "re-align/just-eval-instruct"
 REGULAR_ASPECTS = ("helpfulness", "clarity", "factuality", "depth", "engagement")

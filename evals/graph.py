@@ -1,11 +1,11 @@
 """The evaluation as a LangGraph graph with a persistent per-task cache.
 
-prepare_prompts (ICL retrieval per method) -> answer_item (a Send per method x item, the base
-model through drpo.prompting.build_messages) -> collect_answers -> judge_item (a Send per answer,
-the judge model with the benchmark's template). answer_item and judge_item carry a CachePolicy
-whose key is exactly what the model sees (spec, messages, sampling), stored in a SqliteCache:
-each finished task is saved as it finishes, so a killed evaluation run again redoes only the
-unfinished tasks, and answers are shared by evaluations that differ only in the judge.
+prepare_prompts (ICL retrieval per method) -> answer_item (a Send per method x item, the base model
+through drpo.core.messages.build_messages) -> collect_answers -> judge_item (a Send per answer, the
+judge model with the benchmark's template). answer_item and judge_item carry a CachePolicy whose key
+is exactly what the model sees (spec, messages, sampling), stored in a SqliteCache: each finished
+task is saved as it finishes, so a killed evaluation run again redoes only the unfinished tasks, and
+answers are shared by evaluations that differ only in the judge.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import CachePolicy, Send
 from typing_extensions import TypedDict
 
-from drpo.calls import call_text
-from drpo.models import get_chat_model
-from drpo.prompting import ICLExample, build_messages
+from drpo.core.calls import call_text
+from drpo.core.messages import ICLExample, build_messages
+from drpo.core.models import get_chat_model
 from evals.benchmark import Item
 from evals.judge import JudgeResult, judge_answer
 from evals.methods import Method

@@ -1,11 +1,11 @@
 """Is a judge any good? Pair ordering, repeat spread and parse failures, before trusting it.
 
-Good answers: the just-eval answers of data/just-eval/judge_records_gpt4_multi.json (scored high
-by GPT-4), then the upstream GPT-4-optimized ICL answers. Each is paired with three degraded
-copies: truncated to its first fifth, factually altered (numbers changed, proper names rotated,
-claims negated), and an off-topic reply (another item's answer). A judge that orders a pair
-correctly scores the good answer strictly higher (ties count as wrong). The good answer is
-judged `repeats` times; the spread is max - min of its average score.
+Good answers: the just-eval answers of drpo/core/resources/just-eval/judge_records_gpt4_multi.json
+(scored high by GPT-4), then the upstream GPT-4-optimized ICL answers. Each is paired with three
+degraded copies: truncated to its first fifth, factually altered (numbers changed, proper names
+rotated, claims negated), and an off-topic reply (another item's answer). A judge that orders a pair
+correctly scores the good answer strictly higher (ties count as wrong). The good answer is judged
+`repeats` times; the spread is max - min of its average score.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from drpo.data import DATA_DIR, load_icl
+from drpo.core.data import DATA_DIR, load_icl
 from evals.benchmark import DATA, REGULAR_ASPECTS, Item
 from evals.graph import JudgeTask
 from evals.judge import JudgeResult

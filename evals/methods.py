@@ -22,9 +22,9 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from drpo.config import INITIAL_SYSTEM_PROMPT
-from drpo.data import DATA_DIR, DataError, load_icl
-from drpo.prompting import ICLExample
+from drpo.core.config import INITIAL_SYSTEM_PROMPT
+from drpo.core.data import DATA_DIR, DataError, load_icl
+from drpo.core.messages import ICLExample
 from evals.benchmark import load_upstream_prompt, load_urial
 from retrieval.embeddings import DEFAULT_EMBEDDING_MODEL
 
@@ -126,7 +126,7 @@ def resolve(
             fixed=examples,
             pool=none,
             embedding_model=DEFAULT_EMBEDDING_MODEL,
-            source=f"data/urial/{arg or 'inst_1k_v4'}.txt",
+            source=f"drpo/core/resources/urial/{arg or 'inst_1k_v4'}.txt",
         )
     elif kind == "drpo" and arg:
         if arg not in (ablations or {}):
@@ -162,7 +162,8 @@ def resolve(
             fixed=none,
             pool=load_icl(DATA_DIR / "icl_optimized_upstream.json"),
             embedding_model=DEFAULT_EMBEDDING_MODEL,
-            source=f"data/upstream/{label}.optimized_prompt.txt + upstream optimized ICL",
+            source=f"drpo/core/resources/upstream/{label}.optimized_prompt.txt"
+            " + upstream optimized ICL",
         )
     else:
         raise MethodError(

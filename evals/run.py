@@ -145,7 +145,7 @@ async def evaluate(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "models": {"base": settings["base_model"], "judge": settings["judge_model"]},
         "judge_protocol": {
-            "templates": "just-eval MULTI_SCORE / SAFETY_SCORE (data/just-eval)",
+            "templates": "just-eval MULTI_SCORE / SAFETY_SCORE (drpo/core/resources/just-eval)",
             "system_message": JUDGE_SYSTEM,
             "temperature": 0.0,
             "na_score": NA_SCORE,

@@ -19,8 +19,8 @@ from typing import Any, cast
 
 from langgraph.graph import END, START, StateGraph
 
-from drpo.config import Context
-from drpo.state import DRPOInput, DRPOState
+from drpo.core.config import Context
+from drpo.core.state import DRPOInput, DRPOState
 from graph.policies import LLM_RETRY
 from graph.routes import after_judge, after_level, next_level, send_scoring, send_transitions
 from nodes.begin_stage import begin_stage

@@ -7,10 +7,9 @@ from typing import Literal
 from langgraph.runtime import get_runtime
 from langgraph.types import Send
 
-from drpo.config import Context, RunConfig
-from drpo.plan import stage_params
-from drpo.state import DRPOState
-from nodes.tasks import GenerateTask, JudgeTask, TransitionTask
+from drpo.core.config import Context, RunConfig
+from drpo.core.plan import stage_params
+from drpo.core.state import DRPOState, GenerateTask, JudgeTask, TransitionTask
 
 Scoring = list[Send] | Literal["prune_beam"]
 

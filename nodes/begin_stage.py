@@ -10,8 +10,8 @@ from typing import Any
 
 from langgraph.types import Overwrite
 
-from drpo.config import RunConfig
-from drpo.state import Candidate, DRPOState, Track
+from drpo.core.config import RunConfig
+from drpo.core.state import Candidate, DRPOState, Track
 
 
 def root_id(track: str) -> str:

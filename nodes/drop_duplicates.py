@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drpo.state import Candidate, DRPOState
+from drpo.core.state import Candidate, DRPOState
 
 
 def _norm(text: str) -> str:

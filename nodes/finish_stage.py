@@ -12,10 +12,10 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from drpo.config import Context, RunConfig
-from drpo.plan import validation_count
-from drpo.records import read_plan, thread_of
-from drpo.state import DRPOState
+from drpo.core.config import Context, RunConfig
+from drpo.core.plan import validation_count
+from drpo.core.records import read_plan, thread_of
+from drpo.core.state import DRPOState
 
 NO_VALIDATION = (
     "validation selection needs seed queries beyond the {used} that the levels use; none are "

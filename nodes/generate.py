@@ -5,17 +5,19 @@ The answer goes straight on to its own judge task, so each chain of a level runs
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from drpo.calls import call_text
-from drpo.config import Context
-from drpo.models import get_chat_model
-from drpo.prompting import build_messages
-from nodes.tasks import GenerateTask, JudgeTask, run_config
+from drpo.core.calls import call_text
+from drpo.core.config import Context
+from drpo.core.messages import build_messages
+from drpo.core.models import get_chat_model
+from drpo.core.state import GenerateTask, JudgeTask, run_config
 
 
-async def generate(task: GenerateTask, runtime: Runtime[Context]) -> Command[str]:
+async def generate(task: GenerateTask, runtime: Runtime[Context]) -> Command[Literal["judge"]]:
     sampling = run_config(task).sampling
     messages = build_messages(task["candidate"]["text"], task["icl"], task["query"])
     output = await call_text(

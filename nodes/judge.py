@@ -7,10 +7,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from drpo.config import Context
-from drpo.state import Evaluation
-from nodes.judges import resolve_judge
-from nodes.tasks import JudgeTask
+from drpo.core.config import Context
+from drpo.core.judges import resolve_judge
+from drpo.core.state import Evaluation, JudgeTask
 
 
 async def judge(task: JudgeTask, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """load_data: validate the run config, load I_base and X, record the shuffled seed order (once,
-in the store: ``drpo.records``) and send every query the run will score to select_aspects, side
+in the store: ``drpo.core.records``) and send every query the run will score to select_aspects, side
 by side, up front. Given optimized ICL examples (--icl-from), stage 1 is skipped."""
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from drpo.config import Context, RunConfig
-from drpo.data import load_icl, load_seeds, shuffled
-from drpo.plan import planned_queries, validation_count
-from drpo.records import require_store, thread_of, write_plan
-from drpo.state import DRPOInput
-from nodes.tasks import SelectTask
+from drpo.core.config import Context, RunConfig
+from drpo.core.data import load_icl, load_seeds, shuffled
+from drpo.core.plan import planned_queries, validation_count
+from drpo.core.records import require_store, thread_of, write_plan
+from drpo.core.state import DRPOInput, SelectTask
 
 
 async def load_data(

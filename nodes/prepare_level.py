@@ -1,6 +1,6 @@
 """prepare_level: what level t scores on, before its transitions.
 
-Stage 1: each track's own query. Stage 2 (Alg. 2): the level's seed queries x_t (``drpo.plan``)
+Stage 1: each track's own query. Stage 2 (Alg. 2): the level's seed queries x_t (``drpo.core.plan``)
 and I_K*, the K optimized ICL examples most similar to each (retrieval). The aspects R_q of
 every query were selected up front; this reads the level's from the store.
 """
@@ -12,11 +12,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from drpo.config import Context, RunConfig
-from drpo.plan import level_queries
-from drpo.prompting import ICLExample
-from drpo.records import read_plan, thread_of
-from drpo.state import DRPOState
+from drpo.core.config import Context, RunConfig
+from drpo.core.messages import ICLExample
+from drpo.core.plan import level_queries
+from drpo.core.records import read_plan, thread_of
+from drpo.core.state import DRPOState
 from nodes.select_aspects import lookup_aspects
 from retrieval import aretrieve
 

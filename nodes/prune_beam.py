@@ -5,7 +5,7 @@ are broken by a hash of the run seed and the candidate id (fair, reproducible), 
 A track whose proposals were all duplicates keeps its beam. Stage 1 also keeps each track's
 best state across levels (all scored on the same query and aspects, so rewards compare) and
 stops a track once every aspect of its best scores 5. The level's record and the kept states'
-lineages go to the store once (``drpo.records``); the state keeps only the beams.
+lineages go to the store once (``drpo.core.records``); the state keeps only the beams.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.config import Context, RunConfig
-from drpo.plan import stage_params
-from drpo.records import read_former, require_store, thread_of, write_level, write_lineage
-from drpo.state import DRPOState, Evaluation, LevelRecord, Scored
+from drpo.core.config import Context, RunConfig
+from drpo.core.plan import stage_params
+from drpo.core.records import read_former, require_store, thread_of, write_level, write_lineage
+from drpo.core.state import DRPOState, Evaluation, LevelRecord, Scored
 
 MAX_SCORE = 5.0
 

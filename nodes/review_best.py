@@ -9,32 +9,25 @@ rejected candidate's parent, as judged at the level before).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
-from pydantic import BaseModel, ConfigDict, model_validator
 
-from drpo.config import Context
-from drpo.records import LEVELS, level_key, read_former, require_store, thread_of, write_lineage
-from drpo.state import Candidate, DRPOState, Evaluation, Scored
+from drpo.core.config import Context
+from drpo.core.records import (
+    LEVELS,
+    level_key,
+    read_former,
+    require_store,
+    thread_of,
+    write_lineage,
+)
+from drpo.core.schemas import ApprovalAnswer
+from drpo.core.state import Candidate, DRPOState, Evaluation, Scored
 
 TRACK = "system_prompt"
-
-
-class ApprovalAnswer(BaseModel):
-    """A reviewer's answer to a pending approval."""
-
-    model_config = ConfigDict(extra="forbid")
-    action: Literal["approve", "edit", "reject"]
-    text: str | None = None
-
-    @model_validator(mode="after")
-    def _edit_has_text(self) -> ApprovalAnswer:
-        if self.action == "edit" and not (self.text or "").strip():
-            raise ValueError("an edit needs the new prompt text")
-        return self
 
 
 def approval_request(state: DRPOState) -> dict[str, Any]:

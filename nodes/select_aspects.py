@@ -15,15 +15,14 @@ from typing import Any, cast
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 
-from drpo.aspects import ASPECTS, STATIC_ASPECTS
-from drpo.calls import call_json
-from drpo.config import Context, RunConfig
-from drpo.models import get_chat_model, parse_spec
-from drpo.prompts import SELECT_ASPECTS, aspect_list
-from drpo.records import require_store, thread_of
-from drpo.schemas import AspectSelectionReply
-from drpo.state import AspectSelection
-from nodes.tasks import SelectTask, run_config
+from drpo.core.aspects import ASPECTS, STATIC_ASPECTS
+from drpo.core.calls import call_json
+from drpo.core.config import Context, RunConfig
+from drpo.core.meta_prompts import SELECT_ASPECTS, aspect_list
+from drpo.core.models import get_chat_model, parse_spec
+from drpo.core.records import require_store, thread_of
+from drpo.core.schemas import AspectSelectionReply
+from drpo.core.state import AspectSelection, SelectTask, run_config
 
 
 def cache_key(selector: str, query: str) -> tuple[tuple[str, ...], str]:

@@ -1,7 +1,7 @@
 """transition: s_t = T(s_{t-1}, a_{t-1}), the optimizer O rewriting a state from its feedback.
 
 Stage 2 rewrites the system prompt (App. E.2) and sees the former prompts on its path (kept in
-the store, ``drpo.records``); stage 1 rewrites an ICL response (Alg. 1). Each of the M samples
+the store, ``drpo.core.records``); stage 1 rewrites an ICL response (Alg. 1). Each of the M samples
 gets its own seed so they differ.
 """
 
@@ -12,14 +12,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from drpo.calls import call_json
-from drpo.config import Context
-from drpo.models import get_chat_model
-from drpo.prompts import PROMPT_TRANSITION, RESPONSE_TRANSITION, format_evaluation
-from drpo.records import read_former, require_store, thread_of
-from drpo.schemas import PromptTransitionReply, ResponseTransitionReply
-from drpo.state import Candidate, Evaluation
-from nodes.tasks import TransitionTask, run_config
+from drpo.core.calls import call_json
+from drpo.core.config import Context
+from drpo.core.meta_prompts import PROMPT_TRANSITION, RESPONSE_TRANSITION, format_evaluation
+from drpo.core.models import get_chat_model
+from drpo.core.records import read_former, require_store, thread_of
+from drpo.core.schemas import PromptTransitionReply, ResponseTransitionReply
+from drpo.core.state import Candidate, Evaluation, TransitionTask, run_config
 
 
 def candidate_id(track: str, level: int, parent_index: int, sample: int) -> str:

@@ -2,7 +2,7 @@
 
 prepare_validation: the candidates are the initial prompt, each level's best and the final
 beam (one text is scored once, under all its sources); the queries are the seeds after those
-the levels used (``drpo.plan``). Each candidate is answered by the base model with ICL
+the levels used (``drpo.core.plan``). Each candidate is answered by the base model with ICL
 retrieval and judged on every validation query, like a level (generate -> judge).
 choose_prompt: with ``gate="significant"`` (default), P* = the highest mean among the candidates
 whose paired difference to the initial prompt is significantly above 0 (one-sided t test at 5%),
@@ -21,11 +21,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.config import Context, RunConfig
-from drpo.plan import validation_queries
-from drpo.records import read_levels, read_plan, require_store, thread_of
-from drpo.state import Candidate, DRPOState
-from drpo.stats import better, mean_ci
+from drpo.core.config import Context, RunConfig
+from drpo.core.plan import validation_queries
+from drpo.core.records import read_levels, read_plan, require_store, thread_of
+from drpo.core.state import Candidate, DRPOState
+from drpo.core.stats import better, mean_ci
 from nodes.begin_stage import root_id
 from nodes.prepare_level import retrieve_context
 from nodes.select_aspects import lookup_aspects

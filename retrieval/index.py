@@ -15,7 +15,7 @@ from typing import Any
 
 import faiss
 
-from drpo.prompting import ICLExample
+from drpo.core.messages import ICLExample
 from retrieval.embeddings import DEFAULT_EMBEDDING_MODEL, embed
 
 

@@ -11,5 +11,6 @@ PGDIR=$(sed -n 's/^PGDIR=//p' <<<"$pg_env")
 trap 'bash scripts/postgres.sh stop "$PGDIR"' EXIT
 export DRPO_TEST_PG_URL=$(sed -n 's/^DRPO_TEST_PG_URL=//p' <<<"$pg_env")
 ruff check .
+lint-imports  # the one-way layers of .importlinter
 mypy drpo graph nodes retrieval evals
 python -m pytest -q "$@"

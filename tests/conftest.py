@@ -11,8 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from drpo.config import Context, RunConfig  # noqa: E402
-from drpo.runner import Run, execute, summary  # noqa: E402
+from drpo.core.config import Context, RunConfig  # noqa: E402
+from drpo.runtime.runner import Run, execute, summary  # noqa: E402
 
 
 def fake_spec(log: Path, **opts: Any) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from drpo.config import Context
-from nodes.judges import Verdict
-from nodes.tasks import JudgeTask
+from drpo.core.config import Context
+from drpo.core.judges import Verdict
+from drpo.core.state import JudgeTask
 
 
 async def length_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:

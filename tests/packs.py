@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from drpo.pack import export_pack
-from drpo.runner import Run
+from drpo.runtime.runner import Run
+from drpo.serving.pack import export_pack
 from tests.conftest import fake_context, run_once, small_config
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from drpo.aligned import AlignedChatModel, PackError
-from drpo.models import get_chat_model
-from drpo.prompting import build_messages
+from drpo.core.messages import build_messages
+from drpo.core.models import get_chat_model
+from drpo.serving.aligned import AlignedChatModel, PackError
 from tests.packs import make_pack
 
 

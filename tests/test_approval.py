@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from drpo.cli import main
+from drpo.cli.main import main
 from tests.conftest import show
 
 FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from drpo.aspects import ASPECTS
-from drpo.schemas import AspectSelectionReply, judge_schema, validate_judge_reply
+from drpo.core.aspects import ASPECTS
+from drpo.core.schemas import AspectSelectionReply, judge_schema, validate_judge_reply
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 ANALYSIS = {

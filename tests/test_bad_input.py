@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli import main
+from drpo.cli.main import main
 from tests.conftest import fake_context, fake_spec, run_once
 
 SMALL = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "--seeds", "1", "-K", "1"]

@@ -9,9 +9,9 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 from langgraph.store.memory import InMemoryStore
 
-from drpo.config import Context
-from drpo.records import read_levels
-from drpo.state import Candidate, DRPOState, Evaluation
+from drpo.core.config import Context
+from drpo.core.records import read_levels
+from drpo.core.state import Candidate, DRPOState, Evaluation
 from nodes.prune_beam import prune_beam, tie_break
 from tests.conftest import fake_context, fake_spec, run_once, small_config
 

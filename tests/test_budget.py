@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli import main
-from drpo.cli_budget import EXIT_BUDGET
-from drpo.config import RunConfig
-from drpo.summary import comparable
-from evals.cost import expected_calls
+from drpo.cli.budget import EXIT_BUDGET
+from drpo.cli.main import main
+from drpo.core.config import RunConfig
+from drpo.core.cost import expected_calls
+from drpo.core.summary import comparable
 from tests.conftest import fake_spec, read_log, show
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",

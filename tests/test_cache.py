@@ -13,13 +13,14 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from drpo.budget import Session, Usage
-from drpo.cache import LLMCache
-from drpo.calls import call_json, call_text
-from drpo.models import get_chat_model
-from drpo.models.registry import with_params
-from drpo.schemas import PromptTransitionReply
-from drpo.summary import comparable
+from drpo.core.calls import call_json, call_text
+from drpo.core.models import get_chat_model
+from drpo.core.models.registry import with_params
+from drpo.core.schemas import PromptTransitionReply
+from drpo.core.session import Session
+from drpo.core.summary import comparable
+from drpo.core.usage import Usage
+from drpo.runtime.cache import LLMCache
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 ROLE_OF_KIND = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from drpo.config import RunConfig
-from evals.cost import expected_calls, paper_a5
+from drpo.core.config import RunConfig
+from drpo.core.cost import expected_calls, paper_a5
 from tests.conftest import fake_context, fake_spec, read_log, run_once
 
 

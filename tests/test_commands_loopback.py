@@ -18,7 +18,7 @@ import openai
 import pytest
 from langchain_core.messages import HumanMessage
 
-from drpo.aligned import AlignedChatModel
+from drpo.serving.aligned import AlignedChatModel
 from tests.packs import make_pack
 from tests.test_serve import ENV, free_port
 

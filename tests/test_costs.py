@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli import main
-from drpo.cli_budget import EXIT_BUDGET
-from drpo.prices import cost, parse_price, table_price
-from drpo.summary import comparable
+from drpo.cli.budget import EXIT_BUDGET
+from drpo.cli.main import main
+from drpo.core.prices import cost, parse_price, table_price
+from drpo.core.summary import comparable
 from tests.conftest import fake_spec, read_log, show
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",

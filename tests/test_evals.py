@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drpo.cli import main
-from drpo.config import INITIAL_SYSTEM_PROMPT
+from drpo.cli.main import main
+from drpo.core.config import INITIAL_SYSTEM_PROMPT
 from evals.benchmark import DATA, REGULAR_ASPECTS, load_items, load_urial
 from evals.judge_check import (
     DEGRADATIONS,
@@ -171,7 +171,7 @@ def test_bad_eval_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def _pack(tmp_path: Path) -> dict[str, Any]:
-    from drpo.data import load_icl
+    from drpo.core.data import load_icl
 
     pack = {
         "format": "drpo-alignment-pack/1",

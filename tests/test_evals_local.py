@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from drpo.cli import main
+from drpo.cli.main import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

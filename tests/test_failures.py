@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli import main
+from drpo.cli.main import main
 from tests.conftest import fake_context, fake_spec, read_log, run_once, show, small_config
 
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from drpo.calls import call_json
-from drpo.models import get_chat_model
-from drpo.schemas import (
+from drpo.core.calls import call_json
+from drpo.core.judges import Overall
+from drpo.core.models import get_chat_model
+from drpo.core.schemas import (
     AspectSelectionReply,
     PromptTransitionReply,
     ResponseTransitionReply,
@@ -23,7 +24,6 @@ from drpo.schemas import (
 )
 from evals.judge import reply_schema
 from evals.parse import parse_judge_reply
-from nodes.judges import Overall
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 ASPECTS = ["Helpfulness", "Clarity", "Safety"]

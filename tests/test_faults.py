@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from langchain_openai.chat_models import _client_utils
 
-from drpo.cli import main
-from drpo.models import registry
-from drpo.summary import comparable
+from drpo.cli.main import main
+from drpo.core.models import registry
+from drpo.core.summary import comparable
 from tests.conftest import fake_context, run_once, show, small_config
 from tests.fault_server import FaultServer
 

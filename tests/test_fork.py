@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli import main
-from drpo.summary import comparable
+from drpo.cli.main import main
+from drpo.core.summary import comparable
 from tests.conftest import read_log, show
 
 ARGS = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "4", "--seeds", "12", "-K", "1"]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from drpo.models import methods
-from drpo.models.llamacpp import smollm2_path
+from drpo.core.models import methods
+from drpo.core.models.llamacpp import smollm2_path
 from tests.conftest import fake_context, run_once
 from tests.test_faults import fresh_clients
 from tests.test_serve import free_port

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from drpo.config import Context, RunConfig
-from evals.cost import expected_calls
+from drpo.core.config import Context, RunConfig
+from drpo.core.cost import expected_calls
 from tests.conftest import run_once, show
 
 

@@ -11,17 +11,16 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.store.memory import InMemoryStore
 
-from drpo.calls import DRPOCallError
-from drpo.config import Context, RunConfig
-from drpo.models.registry import SpecError, get_chat_model, parse_spec
-from drpo.plan import level_queries
-from drpo.prompting import build_messages, clean_completion, render_completion
-from drpo.state import Candidate, DRPOState
+from drpo.core.calls import DRPOCallError
+from drpo.core.config import Context, RunConfig
+from drpo.core.judges import resolve_judge
+from drpo.core.messages import build_messages, clean_completion, render_completion
+from drpo.core.models.registry import SpecError, get_chat_model, parse_spec
+from drpo.core.plan import level_queries
+from drpo.core.state import Candidate, DRPOState, JudgeTask
 from nodes.drop_duplicates import drop_duplicates
 from nodes.judge import judge
-from nodes.judges import resolve_judge
 from nodes.select_aspects import cache_key, select_aspects
-from nodes.tasks import JudgeTask
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from drpo.cli import main
-from drpo.config import Sampling
-from drpo.models import methods
+from drpo.cli.main import main
+from drpo.core.config import Sampling
+from drpo.core.models import methods
 from tests.conftest import show
 from tests.openai_server import OpenAIServer, cap_of, method_of
 from tests.test_faults import fresh_clients

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drpo.summary import comparable
+from drpo.core.summary import comparable
 from tests.conftest import fake_context, run_once
 from tests.fault_server import FaultServer
 from tests.test_state_files import SMALL

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage
 
-from drpo.aspects import ASPECTS
-from drpo.models.structured import extract_json, parse_reply
-from drpo.prompts import JUDGE, SELECT_ASPECTS, aspect_list, eval_dict
-from drpo.schemas import judge_schema, validate_judge_reply
+from drpo.core.aspects import ASPECTS
+from drpo.core.meta_prompts import JUDGE, SELECT_ASPECTS, aspect_list, eval_dict
+from drpo.core.models.structured import extract_json, parse_reply
+from drpo.core.schemas import judge_schema, validate_judge_reply
 from tests.conftest import REACHED
 
 PARSE_ERRORS = (OutputParserException, ValueError)  # ValidationError is a ValueError

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from benchmarks.crash_soak import ARGS, soak
-from drpo.cli import main
-from drpo.summary import comparable
+from drpo.cli.main import main
+from drpo.core.summary import comparable
 from tests.conftest import read_log
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli import main
+from drpo.cli.main import main
 from tests.conftest import read_log
 from tests.test_state_files import SMALL, STOP_AT
 

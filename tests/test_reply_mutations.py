@@ -15,15 +15,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage
 
-from drpo.aspects import ASPECTS
-from drpo.models.structured import parse_reply
-from drpo.schemas import (
+from drpo.core.aspects import ASPECTS
+from drpo.core.judges import Overall
+from drpo.core.models.structured import parse_reply
+from drpo.core.schemas import (
     AspectSelectionReply,
     PromptTransitionReply,
     judge_schema,
     validate_judge_reply,
 )
-from nodes.judges import Overall
 from tests.test_parsers_property import PARSE_ERRORS, SETTINGS, floor
 
 NAMES = list(ASPECTS)

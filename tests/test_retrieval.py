@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import retrieval.index as index_mod  # noqa: E402
-from drpo.prompting import ICLExample  # noqa: E402
+from drpo.core.messages import ICLExample  # noqa: E402
 from retrieval import (  # noqa: E402
     DEFAULT_EMBEDDING_MODEL,
     ICLIndex,

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 
 from benchmarks.kills import ENV, drpo, events, launch, roles, starts
-from drpo.config import RunConfig
-from drpo.runlock import LOCK_FILE, RunLock, RunLocked, hold, writer_active
-from drpo.runner import Run, RunError
+from drpo.core.config import RunConfig
+from drpo.runtime.runlock import LOCK_FILE, RunLock, RunLocked, hold, writer_active
+from drpo.runtime.runner import Run, RunError
 from tests.conftest import fake_context
 from tests.test_resume import ARGS, PER_ROLE
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from drpo.runlock import RunLock
+from drpo.runtime.runlock import RunLock
 lock = RunLock(Path(sys.argv[1]), "r")
 assert lock.try_acquire()
 print("held", flush=True)
@@ -149,7 +149,7 @@ def test_two_concurrent_resumes_one_writes_the_other_exits_2(tmp_path: Path) -> 
 
 
 def _usage(run_dir: Path) -> list[dict[str, int]]:
-    from drpo.budget import read_usage
+    from drpo.core.usage import read_usage
 
     return list(read_usage(run_dir / "r").values())
 

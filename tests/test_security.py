@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from drpo.persistence import SERDE
-from drpo.runner import Run
+from drpo.runtime.persistence import SERDE
+from drpo.runtime.runner import Run
 from tests.fault_server import FaultServer
 from tests.test_postgres import pg_url  # noqa: F401  (the session's PostgreSQL fixture)
 
@@ -95,7 +95,7 @@ def test_api_key_never_stored(tmp_path: Path, store: str, request: pytest.Fixtur
     files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
     assert "pack.json" in files and "run.json" in files
     assert ("checkpoints.sqlite" in files) == (store == "sqlite")
-    assert "llm_cache.sqlite" in files  # the call cache (drpo/cache.py) is grepped too
+    assert "llm_cache.sqlite" in files  # the call cache (drpo/runtime/cache.py) is grepped too
     assert not _files_with(key.encode(), tmp_path), files
     assert not [o for o in outputs if key in o]
     if store == "postgres":
@@ -111,6 +111,6 @@ def test_servers_bind_loopback_by_default() -> None:
         assert server.server_address[0] == "127.0.0.1"
     finally:
         server.server_close()
-    from drpo import cli_apps
+    from drpo.cli.main import apps as cli_apps
 
     assert cli_apps.HOST == "127.0.0.1"  # drpo ui / drpo serve

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli import main
+from drpo.cli.main import main
 from tests.conftest import fake_context, fake_spec, read_log, run_once, show
 
 BASE = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "-K", "1"]
@@ -196,7 +196,7 @@ def test_table5_rows_are_eval_methods(tmp_path: Path) -> None:
 
 
 def test_the_gate_is_a_one_sided_paired_t_test() -> None:
-    from drpo.stats import better
+    from drpo.core.stats import better
 
     # mean 0.5, sd 0.5345, n = 8: t = 0.5 / (0.5345 / sqrt 8) = 2.646 > 1.895 (df 7, 5%)
     assert better([1, 0, 1, 0, 1, 0, 1, 0])

@@ -17,9 +17,9 @@ import pytest
 import uvicorn
 from langchain_core.messages import HumanMessage
 
-from drpo.aligned import AlignedChatModel
-from drpo.cli import main
-from drpo.serve import create_app
+from drpo.cli.main import main
+from drpo.serving.aligned import AlignedChatModel
+from drpo.serving.serve import create_app
 from tests.packs import make_pack
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

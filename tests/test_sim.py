@@ -1,5 +1,5 @@
-"""The simulated world (drpo/models/sim.py): replies parse, q propagates, the noise is as stated,
-and the real graph runs on it end to end."""
+"""The simulated world (drpo/core/models/sim.py): replies parse, q propagates, the noise is as
+stated, and the real graph runs on it end to end."""
 
 from __future__ import annotations
 
@@ -9,14 +9,28 @@ from typing import Any
 
 import pytest
 
-from drpo.aspects import ASPECTS
-from drpo.config import Context
-from drpo.models.registry import SpecError, get_chat_model, parse_spec
-from drpo.models.sim import NOISE, Q0, QUERY_SD, WORLDS, SimChatModel, true_quality, with_quality
-from drpo.models.structured import structured_via_json_schema
-from drpo.prompting import build_messages
-from drpo.prompts import JUDGE, PROMPT_TRANSITION, RESPONSE_TRANSITION, aspect_list, eval_dict
-from drpo.schemas import (
+from drpo.core.aspects import ASPECTS
+from drpo.core.config import Context
+from drpo.core.messages import build_messages
+from drpo.core.meta_prompts import (
+    JUDGE,
+    PROMPT_TRANSITION,
+    RESPONSE_TRANSITION,
+    aspect_list,
+    eval_dict,
+)
+from drpo.core.models.registry import SpecError, get_chat_model, parse_spec
+from drpo.core.models.sim import (
+    NOISE,
+    Q0,
+    QUERY_SD,
+    WORLDS,
+    SimChatModel,
+    true_quality,
+    with_quality,
+)
+from drpo.core.models.structured import structured_via_json_schema
+from drpo.core.schemas import (
     AspectSelectionReply,
     PromptTransitionReply,
     ResponseTransitionReply,

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from langgraph.runtime import Runtime
 
-from drpo.cli import main
-from drpo.config import Context
-from drpo.summary import comparable
-from nodes.judges import Verdict, dynamic_judge
-from nodes.tasks import JudgeTask
+from drpo.cli.main import main
+from drpo.core.config import Context
+from drpo.core.judges import Verdict, dynamic_judge
+from drpo.core.state import JudgeTask
+from drpo.core.summary import comparable
 
 SMALL = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "--seeds", "2", "-K", "1"]
 # hand count for SMALL: stage 1 = 1 selection, 2 judgements, 1 transition (4 calls); stage-2
@@ -117,7 +117,7 @@ CASES: dict[str, tuple[str, Damage, str, tuple[str, ...]]] = {
         "stopped",
         lambda root: (root / "store.sqlite").write_bytes(b"\0" * 4096),
         "store.sqlite: the store shared by the runs of this run dir is not an SQLite database",
-        ("show", "resume"),  # it holds the level records (drpo/records.py)
+        ("show", "resume"),  # it holds the level records (drpo/core/records.py)
     ),
     "store truncated": (
         "stopped",

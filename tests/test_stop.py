@@ -17,9 +17,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from drpo.cli import main
-from drpo.cli_budget import EXIT_STOPPED
-from drpo.summary import comparable
+from drpo.cli.budget import EXIT_STOPPED
+from drpo.cli.main import main
+from drpo.core.summary import comparable
 from tests.conftest import read_log, show
 from tests.test_serve import free_port
 from tests.test_ui_browser import browser  # noqa: F401  (the headless Chromium fixture)

@@ -14,21 +14,21 @@ from typing import Any
 
 import pytest
 
-from drpo.cli import main
-from drpo.cli_budget import EXIT_BUDGET
-from drpo.models import methods
-from drpo.models.structured import json_schema_format
-from drpo.models.wire import wire_schema
-from drpo.schemas import (
+from drpo.cli.budget import EXIT_BUDGET
+from drpo.cli.main import main
+from drpo.core.judges import Overall
+from drpo.core.models import methods
+from drpo.core.models.structured import json_schema_format
+from drpo.core.models.wire import wire_schema
+from drpo.core.schemas import (
     AspectSelectionReply,
     PromptTransitionReply,
     ResponseTransitionReply,
     judge_schema,
 )
-from drpo.summary import comparable
+from drpo.core.summary import comparable
 from drpo.ui.backends import LocalRuns
 from drpo.ui.views import ForkRequest
-from nodes.judges import Overall
 from tests.conftest import show
 from tests.openai_server import OpenAIServer, method_of, schemas_of, strict_violations
 from tests.test_faults import fresh_clients

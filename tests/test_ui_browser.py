@@ -25,7 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from drpo.cli import main
+from drpo.cli.main import main
 from tests.conftest import small_config
 from tests.fault_server import FaultServer
 from tests.test_serve import ENV, free_port

@@ -13,9 +13,9 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from drpo.models.registry import SpecError
-from drpo.runner import RunError
-from drpo.statefiles import StateFileError
+from drpo.core.models.registry import SpecError
+from drpo.runtime.runner import RunError
+from drpo.runtime.statefiles import StateFileError
 from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
 from drpo.ui.views import ForkRequest

@@ -2,9 +2,9 @@
 
 ``LocalRuns``: the runs of a run dir (``drpo ui``), each compiled with its own SQLite
 checkpointer (``Run.graph``); replays, forks and answers run as tasks of the ``drpo ui`` process.
-A fork is a new run (``drpo.forking.fork_run``, like `drpo fork`).
+A fork is a new run (``drpo.runtime.forking.fork_run``, like `drpo fork`).
 ``ServerRuns`` (``server_runs.py``): the threads of the LangGraph server the page is mounted in.
-Both build their views with ``drpo.summary.summarize_state`` from plain JSON.
+Both build their views with ``drpo.core.summary.summarize_state`` from plain JSON.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any, Protocol
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from drpo.budget import open_session
-from drpo.forking import fork_run, forked_context
-from drpo.runlock import RunLock, mark_held
-from drpo.runner import Run, RunError, summary
-from drpo.stopping import STOP_FILE, request_stop
-from drpo.summary import checkpoint_row, summarize_run, summarize_state
+from drpo.core.summary import checkpoint_row, summarize_run, summarize_state
+from drpo.runtime.cache import open_session
+from drpo.runtime.forking import fork_run, forked_context
+from drpo.runtime.runlock import RunLock, mark_held
+from drpo.runtime.runner import Run, RunError, summary
+from drpo.runtime.stopping import STOP_FILE, request_stop
 from drpo.ui.views import (
     ForkRequest,
     check_fork,
@@ -102,7 +102,7 @@ class LocalRuns:
     def _start(self, run: Run, payload: Any, config: RunnableConfig) -> None:
         if run.id in self.active:
             raise RunError(f"run {run.id!r} is already running")
-        lock = RunLock(run.dir, run.id)  # one writer per run (drpo/runlock.py)
+        lock = RunLock(run.dir, run.id)  # one writer per run (drpo/runtime/runlock.py)
         if not lock.try_acquire():
             raise RunError(str(lock.refusal()))
         self.errors.pop(run.id, None)
@@ -166,7 +166,7 @@ class LocalRuns:
 
     async def stop(self, run_id: str) -> dict[str, Any]:
         """Write the run's STOP file: a `drpo optimize`/`resume` running it stops gracefully
-        (drpo/stopping.py); a replay, fork or answer driven by this process is cancelled."""
+        (drpo/runtime/stopping.py); a replay, fork or answer driven by this process is cancelled."""
         run = self._run(run_id)
         request_stop(run.dir)
         if task := self.active.get(run.id):

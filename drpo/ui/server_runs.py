@@ -1,15 +1,15 @@
 """The inspector's backend inside the LangGraph server: its threads, through the SDK's loopback
-client. A view is ``drpo.summary.summarize_state`` of the thread's state, its store items and its
-history; a fork stays in its thread: ``update_state`` at the level's checkpoint, then a run."""
+client. A view is ``drpo.core.summary.summarize_state`` of the thread's state, its store items and
+its history; a fork stays in its thread: ``update_state`` at the level's checkpoint, then a run."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drpo.records import LEVELS, group_levels
-from drpo.runner import RunError
-from drpo.state import LevelRecord
-from drpo.summary import branch_levels, summarize_state
+from drpo.core.records import LEVELS, group_levels
+from drpo.core.state import LevelRecord
+from drpo.core.summary import branch_levels, summarize_state
+from drpo.runtime.runner import RunError
 from drpo.ui.views import ForkRequest, check_fork, fork_config, history_row, inspect_view, run_row
 from nodes.review_best import ApprovalAnswer
 

@@ -1,4 +1,4 @@
-"""JSON views of a run for the inspector, built from ``drpo.summary.summarize_state`` (what
+"""JSON views of a run for the inspector, built from ``drpo.core.summary.summarize_state`` (what
 `drpo show --json` prints), which both backends feed: ``drpo ui`` from the run's SQLite
 checkpoints and store, the LangGraph server from its thread, history and store API."""
 
@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from drpo.config import RunConfig
-from drpo.models.registry import parse_spec
-from drpo.runner import RunError
-from drpo.state import STAGES
-from nodes.judges import resolve_judge
+from drpo.core.config import RunConfig
+from drpo.core.judges import resolve_judge
+from drpo.core.models.registry import parse_spec
+from drpo.core.state import STAGES
+from drpo.runtime.runner import RunError
 
 
 class ForkRequest(BaseModel):

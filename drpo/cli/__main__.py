@@ -1,0 +1,5 @@
+"""``python -m drpo.cli``: the drpo command."""
+
+from drpo.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,227 @@
+"""Run configuration (recorded in the graph state) and the runtime Context (models, judge node)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+INITIAL_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+class StageConfig(BaseModel):
+    """Beam search hyper-parameters of one stage (paper Table 7): W, M, D."""
+
+    model_config = ConfigDict(extra="forbid")
+    W: int = Field(ge=1, strict=True, description="beam width")
+    M: int = Field(ge=1, strict=True, description="action samples per state")
+    D: int = Field(ge=1, strict=True, description="beam depth")
+
+
+class IclStageConfig(StageConfig):
+    W: int = Field(default=1, ge=1, strict=True)
+    M: int = Field(default=1, ge=1, strict=True)
+    D: int = Field(default=5, ge=1, strict=True)
+    n: int | None = Field(
+        default=None, ge=1, strict=True, description="optimize the first n base examples"
+    )
+    stop_at_max: bool = Field(
+        default=True,
+        strict=True,
+        description="stop a track early when every aspect of its best scores 5",
+    )
+    reward: Literal["dynamic", "static"] | None = Field(
+        default=None, description="this stage's reward (None: the run's `reward`)"
+    )
+
+
+class PromptStageConfig(StageConfig):
+    W: int = Field(default=2, ge=1, strict=True)
+    M: int = Field(default=3, ge=1, strict=True)
+    D: int = Field(default=20, ge=1, strict=True)
+    K: int = Field(default=2, ge=0, strict=True, description="ICL examples retrieved per query")
+    B: int = Field(
+        default=1, ge=1, strict=True, description="seed queries scored per level (paper: 1)"
+    )
+    seeds: int | None = Field(
+        default=None, ge=1, strict=True, description="use the first N shuffled seeds"
+    )
+    shuffle_seed: int = Field(default=0, strict=True)
+    initial_prompt: str = INITIAL_SYSTEM_PROMPT
+    select: Literal["validation", "last-beam"] = Field(
+        default="validation",
+        description="P*: the best mean on held-out validation queries, or the top of the last "
+        "beam (the paper)",
+    )
+    validation: int | None = Field(
+        default=None,
+        ge=1,
+        strict=True,
+        description="validation queries (default: up to 8 of the seeds the levels leave)",
+    )
+    gate: Literal["significant", "none"] = Field(
+        default="significant",
+        description="validation: P* must beat the initial prompt significantly (paired, "
+        "one-sided 5%), else the initial prompt stays; none: the highest mean wins",
+    )
+    reward: Literal["dynamic", "static"] | None = Field(
+        default=None, description="this stage's reward (None: the run's `reward`)"
+    )
+
+
+class Sampling(BaseModel):
+    """Generation parameters per role."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_temperature: float = Field(default=0.0, ge=0, strict=True)
+    optimizer_temperature: float = Field(default=0.7, ge=0, strict=True)
+    judge_temperature: float = Field(default=0.0, ge=0, strict=True)
+    # upstream's 2048 for answers; JSON replies hold a rewrite of up to 4000 characters plus
+    # analysis and thought. A reply cut at its cap is re-sampled once with twice the cap.
+    base_max_tokens: int = Field(default=2048, ge=16, strict=True)
+    json_max_tokens: int = Field(default=2048, ge=64, strict=True)
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run's search; stored in the checkpointed state."""
+
+    model_config = ConfigDict(extra="forbid")
+    icl: IclStageConfig = Field(default_factory=IclStageConfig)
+    system_prompt: PromptStageConfig = Field(default_factory=PromptStageConfig)
+    reward: Literal["dynamic", "static"] = "dynamic"
+    # stage-2 search (Table 4): beam; greedy = beam with W=1; mc = directionless one-step
+    # sampling of as many prompts from s_0 as beam samples, each scored once (App. A.2)
+    search: Literal["beam", "greedy", "mc"] = "beam"
+    sampling: Sampling = Field(default_factory=Sampling)
+    seed: int = Field(default=0, strict=True)
+    icl_path: str | None = None
+    seed_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _greedy_is_width_one(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("search") == "greedy":
+            sp = data.get("system_prompt")
+            sp = dict(sp) if isinstance(sp, dict) else {}
+            if sp.setdefault("W", 1) != 1:
+                raise ValueError(f"greedy search is beam search with W=1, got W={sp['W']}")
+            data = {**data, "system_prompt": sp}
+        return data
+
+    def search_stage(self) -> PromptStageConfig:
+        """Stage-2 W, M, D as the search runs them: mc samples W*M*D prompts from s_0 at one
+        level (App. A.2), each scored once."""
+        sp = self.system_prompt
+        if self.search != "mc":
+            return sp
+        return sp.model_copy(update={"M": sp.W * sp.M * sp.D, "D": 1})
+
+    def stage_reward(self, stage: str) -> Literal["dynamic", "static"]:
+        """The reward of a stage: its own switch, else the run's (Table 5 ablations)."""
+        own = self.icl.reward if stage == "icl" else self.system_prompt.reward
+        return own or self.reward
+
+    @model_validator(mode="after")
+    def _k_fits_pool(self) -> RunConfig:
+        n = self.icl.n
+        if n is not None and n < self.system_prompt.K:
+            raise ValueError(f"K={self.system_prompt.K} is larger than the ICL pool ({n})")
+        return self
+
+
+def _about(text: str) -> dict[str, str]:
+    return {"description": text}
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Runtime dependencies, swappable per run (and per fork): a model spec per role, the judge
+    node, performance limits and budgets. ``langgraph dev`` shows these descriptions in the
+    assistant's context schema; ``drpo optimize --help`` uses them for the matching flags."""
+
+    base_model: str = field(
+        default="local", metadata=_about("model spec of the base model that answers queries")
+    )
+    optimizer_model: str = field(
+        default="local", metadata=_about("model spec of the optimizer that rewrites prompts")
+    )
+    judge_model: str = field(
+        default="local", metadata=_about("model spec of the judge that scores each aspect 1-5")
+    )
+    selector_model: str = field(
+        default="local",
+        metadata=_about("model spec of the selector that picks each query's aspects"),
+    )
+    judge_node: str = field(
+        default="dynamic",
+        metadata=_about("the judge: dynamic | holistic | module:function (drpo/core/judges.py)"),
+    )
+    parse_retries: int = field(
+        default=5, metadata=_about("re-samples of a reply that does not parse, per call")
+    )
+    embedding_model: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata=_about("sentence-transformers model for ICL retrieval"),
+    )
+    index_cache_dir: str | None = field(
+        default=None, metadata=_about("folder for the FAISS index cache (default: none)")
+    )
+    approve: bool = field(
+        default=False,
+        metadata=_about("ask a human to approve each stage-2 level's best prompt (review_best)"),
+    )
+    # performance and budgets (drpo/core/session.py, drpo/runtime/cache.py)
+    max_concurrency: int | None = field(
+        default=None, metadata=_about("at most N model calls in flight (tasks per superstep)")
+    )
+    requests_per_second: float | None = field(
+        default=None, metadata=_about("at most R model calls per second per role")
+    )
+    llm_cache: str | None = field(
+        default=None,
+        metadata=_about(
+            "SQLite file of the LLM-call cache (default RUN_DIR/llm_cache.sqlite), or 'off' "
+            "(e.g. to set a damaged cache aside; the run remembers it)"
+        ),
+    )
+    max_calls: int | None = field(
+        default=None,
+        metadata=_about("stop once the run has made N model calls; cache hits are free"),
+    )
+    max_tokens: int | None = field(
+        default=None, metadata=_about("stop once the run has used N tokens (resumable)")
+    )
+    max_usd: float | None = field(
+        default=None,
+        metadata=_about("hard cap in dollars: stop before a call that could pass it (resumable)"),
+    )
+    prices: dict[str, list[float]] = field(
+        default_factory=dict,
+        metadata=_about("dollars per million input/output tokens per role: role -> [in, out]"),
+    )
+    structured: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_about(
+            "how a JSON role (selector, optimizer, judge) asks for JSON: auto | json_schema | "
+            "tools | json_object (drpo/core/models/methods.py)"
+        ),
+    )
+    structured_used: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_about("the structured-output method each model spec was found to take"),
+    )
+
+    def specs(self) -> dict[str, str]:
+        """The model spec of each role."""
+        return {
+            "base": self.base_model,
+            "optimizer": self.optimizer_model,
+            "judge": self.judge_model,
+            "selector": self.selector_model,
+        }
+
+
+def described(name: str) -> str:
+    """The description of a Context field (the help of its command-line flag)."""
+    return str(next(f for f in fields(Context) if f.name == name).metadata["description"])

@@ -1,0 +1,121 @@
+"""Persistent LLM-call cache: SQLite with JSON values (LangChain message dicts), never pickle.
+
+Every model built by the registry carries a ``ModelCache`` for its spec: LangChain looks it up
+before each call and writes the reply after a real call. It stores into the ``LLMCache`` of
+the active run session (drpo/core/session.py; the SQLite store is drpo/runtime/cache.py);
+without a session it is a no-op. The key is
+sha256 over the normalised model spec, the messages and LangChain's ``llm_string`` (the
+model's generation parameters plus the call's kwargs: temperature, seed, max_tokens,
+response_format). The seed carries the sample index, so M samples at temperature > 0 stay
+distinct, while an identical re-run or a resume is answered from the cache (0 model calls).
+Hits are counted per role; the cache is shared by the runs of a run dir by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import message_to_dict, messages_from_dict
+from langchain_core.outputs import ChatGeneration, Generation
+
+from drpo.core.session import CALL_GATE, Session, active_session, current_role
+
+
+def cache_key(namespace: str, prompt: str, llm_string: str) -> str:
+    payload = json.dumps([namespace, prompt, llm_string], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def dump_generations(generations: Sequence[Generation]) -> str:
+    """JSON of chat replies: LangChain's message dicts plus generation info."""
+    rows = []
+    for gen in generations:
+        if not isinstance(gen, ChatGeneration):
+            raise TypeError(f"only chat generations are cached, got {type(gen).__name__}")
+        rows.append({"message": message_to_dict(gen.message), "info": gen.generation_info})
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def load_generations(text: str) -> list[Generation]:
+    rows = json.loads(text)
+    messages = messages_from_dict([row["message"] for row in rows])
+    return [
+        ChatGeneration(message=m, generation_info=row["info"])
+        for m, row in zip(messages, rows, strict=True)
+    ]
+
+
+def _tokens(generations: Sequence[Any]) -> dict[str, int]:
+    used = {"input_tokens": 0, "output_tokens": 0}
+    for generation in generations:
+        meta = getattr(getattr(generation, "message", None), "usage_metadata", None) or {}
+        for key in used:
+            used[key] += int(meta.get(key, 0) or 0)
+    return used
+
+
+class ModelCache(BaseCache):
+    """LangChain's cache hook of one model spec, backed by the active session's ``LLMCache``."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    def _lookup(self, session: Session | None, role: str, prompt: str, llm: str) -> Any:
+        if session is None or session.cache is None:
+            return None
+        value = session.cache.get(cache_key(self.namespace, prompt, llm))
+        if value is None:
+            return None
+        try:
+            generations = load_generations(value)
+        except Exception:  # an unreadable entry is a miss; the call is made again
+            return None
+        session.usage.add(role, cache_hits=1)
+        return generations
+
+    def _update(
+        self, session: Session | None, role: str, prompt: str, llm: str, value: RETURN_VAL_TYPE
+    ) -> None:
+        if session is None:
+            return
+        session.charge(role, _tokens(value))  # tokens and dollars; ends its reservation
+        if session.cache is not None:
+            key = cache_key(self.namespace, prompt, llm)
+            session.cache.put(key, self.namespace, dump_generations(value))
+
+    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        return self._lookup(active_session(), current_role(), prompt, llm_string)
+
+    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        self._update(active_session(), current_role(), prompt, llm_string, return_val)
+
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        session = active_session()
+        if session is None or session.cache is None:
+            return None
+        args = (session, current_role(), prompt, llm_string)
+        return await asyncio.to_thread(self._lookup, *args)
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        args = (active_session(), current_role(), prompt, llm_string, return_val)
+        # shielded: a finished call is stored even if its task is cancelled meanwhile
+        await asyncio.shield(asyncio.to_thread(self._update, *args))
+
+    def clear(self, **kwargs: Any) -> None:
+        session = active_session()
+        if session is not None and session.cache is not None:
+            session.cache.clear()
+
+
+def attach_hooks(model: BaseChatModel, namespace: str) -> BaseChatModel:
+    """Give a model the cache and the call gate (budget, usage, requests/s); LangChain's
+    ``_agenerate_with_cache`` calls them around every real model call."""
+    model.cache = ModelCache(namespace)
+    model.rate_limiter = CALL_GATE
+    return model

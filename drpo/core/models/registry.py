@@ -1,0 +1,199 @@
+"""Model specs (strings) for the four roles: base, optimizer, judge, selector.
+
+Grammar (see README "Model specs"):
+  local                      embedded SmolLM2-135M-Instruct (llama.cpp, in-process)
+  local:smollm2              the same
+  local:gemma3-270m          embedded pretrained Gemma 3 270M, completion mode (base model only)
+  openai:MODEL               OpenAI, key from OPENAI_API_KEY
+  openai-compatible:MODEL@URL[,k=v,...]  any OpenAI-compatible server (vLLM, llama.cpp,
+                             Ollama); key from DRPO_API_KEY or OPENAI_API_KEY, else "EMPTY";
+                             k=v are extra request fields the server understands (JSON values),
+                             e.g. repeat_penalty=1.15 for llama.cpp, top_k=20 for vLLM
+  hf:PATH_OR_ID              a local Hugging Face model via langchain-huggingface
+  fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log, events)
+  sim:world=W[,noise=S,seed=N]  simulated world with known prompt quality (drpo/core/models/sim.py)
+Keys are read from the environment when the model is built; a spec never holds a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel
+
+Provider = Literal["local", "openai", "openai-compatible", "hf", "fake", "sim"]
+LOCAL_MODELS = ("smollm2", "gemma3-270m")
+
+
+class ModelSpec(BaseModel):
+    provider: Provider
+    model: str = ""
+    base_url: str | None = None
+    options: dict[str, str] = {}
+
+
+class SpecError(ValueError):
+    """A model spec that does not parse."""
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    provider, _, rest = spec.strip().partition(":")
+    if provider == "local":
+        model = rest or "smollm2"
+        if model not in LOCAL_MODELS:
+            raise SpecError(f"unknown local model {model!r} in {spec!r}; choose {LOCAL_MODELS}")
+        return ModelSpec(provider="local", model=model)
+    if provider == "fake":
+        options: dict[str, str] = {}
+        for item in filter(None, rest.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or key not in ("latency_ms", "malformed_rate", "log", "events"):
+                raise SpecError(f"bad fake option {item!r} in {spec!r}")
+            options[key] = value
+        return ModelSpec(provider="fake", options=options)
+    if provider == "sim":
+        return ModelSpec(provider="sim", options=_sim_options(spec, rest))
+    if provider == "openai" and rest:
+        return ModelSpec(provider="openai", model=rest)
+    if provider == "openai-compatible":
+        model, at, rest = rest.partition("@")
+        url, *items = rest.split(",")
+        if not (model and at and url.startswith(("http://", "https://"))):
+            raise SpecError(
+                f"expected openai-compatible:MODEL@http(s)://HOST/v1[,k=v,...], got {spec!r}"
+            )
+        extra: dict[str, str] = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not (sep and key.isidentifier()) or key in _RESERVED:
+                raise SpecError(f"bad request field {item!r} in {spec!r}")
+            extra[key] = value
+        return ModelSpec(provider="openai-compatible", model=model, base_url=url, options=extra)
+    if provider == "hf" and rest:
+        return ModelSpec(provider="hf", model=rest)
+    raise SpecError(
+        f"unknown model spec {spec!r}; expected local[:smollm2|:gemma3-270m], openai:MODEL, "
+        "openai-compatible:MODEL@URL, hf:PATH_OR_ID, fake[:k=v,...] or sim:world=W[,k=v,...]"
+    )
+
+
+def _sim_options(spec: str, rest: str) -> dict[str, str]:
+    from drpo.core.models.sim import WORLDS
+
+    options = dict(item.partition("=")[::2] for item in filter(None, rest.split(",")))
+    try:
+        ok = options.get("world") in WORLDS and float(options.get("noise", 0)) >= 0
+        int(options.get("seed", 0))
+    except ValueError:
+        ok = False
+    if not ok or set(options) - {"world", "noise", "seed"}:
+        raise SpecError(
+            f"bad sim spec {spec!r}; expected sim:world={'|'.join(WORLDS)}[,noise=S>=0][,seed=N]"
+        )
+    return options
+
+
+# request fields a spec may not set: the client and the calls own them
+_RESERVED = {"model", "messages", "tools", "tool_choice", "response_format", "stream", "api_key"}
+_MODELS: dict[str, BaseChatModel] = {}
+_SPECS: dict[int, str] = {}  # id of a built model -> its spec (methods are learned per spec)
+_LOCK = threading.Lock()
+
+
+def get_chat_model(spec: str) -> BaseChatModel:
+    """The chat model of a spec; built once per process and shared by every role and task."""
+    with _LOCK:
+        if spec not in _MODELS:
+            from drpo.core.hooks import attach_hooks  # LLM-call cache + budget/usage/rate gate
+
+            parsed = parse_spec(spec)
+            _MODELS[spec] = attach_hooks(_build(parsed), parsed.model_dump_json())
+            _SPECS[id(_MODELS[spec])] = spec
+        return _MODELS[spec]
+
+
+def spec_of(model: BaseChatModel) -> str | None:
+    """The spec a model was built from by ``get_chat_model`` (None for other models)."""
+    with _LOCK:
+        spec = _SPECS.get(id(model))
+        return spec if spec is not None and _MODELS.get(spec) is model else None
+
+
+def _build(spec: ModelSpec) -> BaseChatModel:
+    if spec.provider == "fake":
+        from drpo.core.models.fake import FakeChatModel
+
+        opts: dict[str, Any] = dict(spec.options)
+        return FakeChatModel(
+            latency_ms=float(opts.get("latency_ms", 0)),
+            malformed_rate=float(opts.get("malformed_rate", 0)),
+            log=opts.get("log"),
+            events=opts.get("events"),
+        )
+    if spec.provider == "sim":
+        from drpo.core.models.sim import NOISE, SimChatModel
+
+        return SimChatModel(
+            world=spec.options["world"],
+            noise=float(spec.options.get("noise", NOISE)),
+            world_seed=int(spec.options.get("seed", 0)),
+        )
+    if spec.provider == "local":
+        from drpo.core.models.llamacpp import ChatLlamaCpp, gemma3_path, smollm2_path
+
+        if spec.model == "gemma3-270m":
+            return ChatLlamaCpp(model_path=str(gemma3_path()), completion_mode=True)
+        return ChatLlamaCpp(model_path=str(smollm2_path()))
+    if spec.provider == "openai":
+        from langchain.chat_models import init_chat_model
+
+        return init_chat_model(spec.model, model_provider="openai", **_client_options())
+    if spec.provider == "openai-compatible":
+        from pydantic import SecretStr
+
+        from drpo.core.models.compatible import CompatibleChatOpenAI
+
+        key = os.environ.get("DRPO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        return CompatibleChatOpenAI(
+            model=spec.model,
+            base_url=spec.base_url,
+            api_key=SecretStr(key),
+            extra_body={k: _json_value(v) for k, v in spec.options.items()} or None,
+            **_client_options(),
+        )
+    from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+
+    llm = HuggingFacePipeline.from_model_id(
+        model_id=spec.model, task="text-generation", pipeline_kwargs={"max_new_tokens": 512}
+    )
+    return ChatHuggingFace(llm=llm)
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _client_options() -> dict[str, Any]:
+    """No retries inside the client: the graph's RetryPolicy retries (with backoff) and counts
+    them; DRPO_TIMEOUT_S bounds one request (default 120 s)."""
+    return {"max_retries": 0, "timeout": float(os.environ.get("DRPO_TIMEOUT_S", "120"))}
+
+
+def with_params(model: BaseChatModel, params: dict[str, Any]) -> BaseChatModel:
+    """A copy of the model with per-call generation parameters (temperature, seed, max_tokens)."""
+    fields = type(model).model_fields
+    known = {k: v for k, v in params.items() if k in fields}
+    if not known:
+        return model
+    copy = model.model_copy(update=known)
+    # LangChain's cache key (llm_string) of serializable models comes from the cached property
+    # ``_serialized``; a stale one copied from the original would hide the new parameters
+    copy.__dict__.pop("_serialized", None)
+    return copy

@@ -1,0 +1,83 @@
+"""What a run will score, known once the data is loaded: each level's queries and the
+validation queries (both from the recorded shuffled seed order), and each stage's W, M, D.
+
+With B = 1 (the paper) stage-2 level t uses X[t]; with B > 1 every candidate of the level is
+scored on the minibatch X[t*B : (t+1)*B]. The order wraps around when levels outnumber seeds.
+Validation queries are the seeds after the ones the levels use: they never overlap them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drpo.core.config import RunConfig
+from drpo.core.messages import ICLExample
+
+DEFAULT_VALIDATION = 8
+
+
+class PlanError(ValueError):
+    """A run whose seeds cannot serve what the config asks (e.g. --validation N)."""
+
+
+@dataclass(frozen=True)
+class StageParams:
+    W: int
+    M: int
+    D: int
+
+
+def stage_params(config: RunConfig, stage: str) -> StageParams:
+    sp = config.icl if stage == "icl" else config.search_stage()
+    return StageParams(W=sp.W, M=sp.M, D=sp.D)
+
+
+def level_queries(config: RunConfig, seed_order: list[str], level: int) -> list[str]:
+    batch = config.system_prompt.B
+    start = level * batch
+    queries = [seed_order[(start + i) % len(seed_order)] for i in range(batch)]
+    return list(dict.fromkeys(queries))
+
+
+def seeds_used_by_levels(config: RunConfig, seed_order: list[str]) -> int:
+    levels = config.search_stage().D + 1
+    return min(len(seed_order), levels * config.system_prompt.B)
+
+
+def validation_count(config: RunConfig, n_seeds: int) -> int:
+    """How many validation queries the run scores (0: select the last beam's top).
+
+    An explicit ``validation`` that the seeds cannot serve is an error; the default takes the
+    seeds that are left, up to 8."""
+    sp = config.system_prompt
+    if sp.select != "validation":
+        return 0
+    levels = config.search_stage().D + 1
+    left = max(0, n_seeds - levels * sp.B)
+    if sp.validation is None:
+        return min(DEFAULT_VALIDATION, left)
+    if sp.validation > left:
+        raise PlanError(
+            f"--validation {sp.validation}: only {left} seed queries are left after the "
+            f"{min(n_seeds, levels * sp.B)} that levels 0..{levels - 1} use (B={sp.B}); "
+            "use more seeds (--seeds) or fewer validation queries"
+        )
+    return sp.validation
+
+
+def validation_queries(config: RunConfig, seed_order: list[str]) -> list[str]:
+    start = seeds_used_by_levels(config, seed_order)
+    return seed_order[start : start + validation_count(config, len(seed_order))]
+
+
+def planned_queries(
+    config: RunConfig, icl_base: list[ICLExample], seed_order: list[str]
+) -> dict[str, list[str]]:
+    """Every query the run will score, by the stage whose reward judges it."""
+    levels = config.search_stage().D + 1
+    stage2 = [q for t in range(levels) for q in level_queries(config, seed_order, t)]
+    stage2 += validation_queries(config, seed_order)
+    return {
+        "icl": list(dict.fromkeys(e["query"] for e in icl_base)),
+        "system_prompt": list(dict.fromkeys(stage2)),
+    }

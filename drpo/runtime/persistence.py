@@ -1,0 +1,133 @@
+"""Where runs are kept: SQLite files per run (default) or one PostgreSQL database for many runs.
+
+Both use LangGraph's own checkpointers and stores. The serializer never pickles: an object that
+msgpack cannot encode is an error, and only msgpack's safe types are decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.store.base import BaseStore
+
+# pickle_fallback=False: no pickle either way; allowed_msgpack_modules=None: strict decoding.
+SERDE = JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+_SETUP_LOCK = 0x445250  # pg advisory lock: concurrent first runs must not race on CREATE TABLE
+
+
+class PersistenceError(ValueError):
+    """A checkpointer URL that is not supported or a database that cannot be reached."""
+
+
+def is_postgres(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
+
+
+def check_url(url: str | None) -> None:
+    if url and not is_postgres(url):
+        raise PersistenceError(
+            f"--checkpointer: expected postgresql://USER@HOST:PORT/DB, got {redact(url)!r}"
+        )
+
+
+def redact(url: str) -> str:
+    """The URL without its password (run.json and messages never hold a secret)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@asynccontextmanager
+async def open_persistence(
+    run_dir: Path, root: Path, url: str | None, read_only: bool = False
+) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore | None]]:
+    """(checkpointer, store) for a run: SQLite in RUN_DIR, or PostgreSQL when a URL is given.
+    ``read_only``: a checkpointer and a store that write nothing (show, export); no store when
+    the run dir has none."""
+    if is_postgres(url):
+        async with _postgres(str(url), read_only) as pair:
+            yield pair
+        return
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+    from drpo.runtime.statefiles import create_sqlite, read_only_uri
+
+    file = run_dir / "checkpoints.sqlite"
+    if read_only:
+        if not file.exists():  # never created: nothing to read (Run decides if that is damage)
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            yield InMemorySaver(serde=SERDE), None
+            return
+        stores = root / "store.sqlite"
+        async with (
+            aiosqlite.connect(read_only_uri(file), uri=True) as conn,
+            aiosqlite.connect(
+                read_only_uri(stores) if stores.exists() else ":memory:", uri=True
+            ) as store_conn,
+        ):
+            saver = AsyncSqliteSaver(conn, serde=SERDE)
+            await saver.setup()  # creates nothing on an existing database opened read-only
+            # the level records and the seed plan (drpo/core/records.py); no setup: it would write
+            yield saver, AsyncSqliteStore(store_conn) if stores.exists() else None
+        return
+    create_sqlite(root / "store.sqlite")  # never seen half-made by a concurrent run's checks
+    async with (
+        aiosqlite.connect(str(file)) as conn,
+        AsyncSqliteStore.from_conn_string(str(root / "store.sqlite")) as store,
+    ):
+        # WAL + synchronous=NORMAL: a commit is one write to the log, no fsync; a killed process
+        # loses nothing committed (only a power cut may lose the last commits)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        saver = AsyncSqliteSaver(conn, serde=SERDE)
+        await saver.setup()
+        await store.setup()
+        yield saver, store
+
+
+@asynccontextmanager
+async def _postgres(
+    url: str, read_only: bool = False
+) -> AsyncIterator[tuple[BaseCheckpointSaver[str], BaseStore | None]]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+    from psycopg import AsyncConnection, OperationalError
+    from psycopg.rows import DictRow, dict_row
+
+    # read-only: every transaction of the session is READ ONLY, so nothing can be written
+    options = "-c default_transaction_read_only=on" if read_only else ""
+
+    async def connect() -> AsyncConnection[DictRow]:
+        try:
+            return await AsyncConnection.connect(
+                url, autocommit=True, prepare_threshold=0, row_factory=dict_row, options=options
+            )
+        except OperationalError as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise PersistenceError(f"cannot connect to {redact(url)}: {reason}") from exc
+
+    if read_only:  # no setup: it would migrate
+        async with await connect() as conn, await connect() as store_conn:
+            yield AsyncPostgresSaver(conn, serde=SERDE), AsyncPostgresStore(store_conn)
+        return
+    async with await connect() as conn, await connect() as store_conn:
+        saver = AsyncPostgresSaver(conn, serde=SERDE)
+        store = AsyncPostgresStore(store_conn)
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        try:
+            await saver.setup()
+            await store.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+        yield saver, store

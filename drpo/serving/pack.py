@@ -1,0 +1,76 @@
+"""The alignment pack: a pickle-free JSON of what a run produced and how it was made."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from drpo.core.data import sha256_of
+from drpo.core.files import write_atomic
+from drpo.runtime.runner import Run, RunError, summary
+
+PACK_FORMAT = "drpo-alignment-pack/1"
+VERSIONED = (
+    "drpo-langgraph",
+    "langgraph",
+    "langchain-core",
+    "llama-cpp-python",
+    "sentence-transformers",
+    "faiss-cpu",
+)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+async def export_pack(run: Run, out: Path) -> dict[str, Any]:
+    if out.is_dir():
+        raise RunError(f"-o {out}: is a directory; give a file name (e.g. {out}/pack.json)")
+    config, context = run.load()
+    result = await summary(run)
+    if result["status"] != "finished":
+        raise RunError(
+            f"run {run.id!r} is {result['status']}; finish it with `drpo resume {run.id}`"
+        )
+    pack = {
+        "format": PACK_FORMAT,
+        "run_id": run.id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "system_prompt": result["best_system_prompt"],
+        "best_reward": result["best_reward"],
+        "icl_examples": result["icl_examples"],
+        "K": config.system_prompt.K,
+        "embedding_model": context.embedding_model,
+        "models": {
+            "base": context.base_model,
+            "optimizer": context.optimizer_model,
+            "judge": context.judge_model,
+            "selector": context.selector_model,
+        },
+        "model_history": run.model_history(),  # each role's models, from which level on
+        "judge_node": context.judge_node,
+        "config": config.model_dump(),
+        "calls": result["calls"],
+        # cost and provider provenance: dollars at the roles' prices ($/1M in, out tokens),
+        # model calls and tokens per role, and how each model was asked for JSON
+        "spent_usd": result["spent_usd"],
+        "prices": result["prices"],
+        "usage": result["usage"],
+        "structured_output": result["structured_output"],
+        "provider_errors": result["provider_errors"],
+        "versions": {name: _version(name) for name in VERSIONED},
+        "data_hashes": {
+            "icl_examples": sha256_of(result["icl_examples"]),
+            "seed_order": sha256_of(result["seed_order"]),
+        },
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps(pack, indent=2, ensure_ascii=False))
+    return pack

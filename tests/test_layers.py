@@ -1,0 +1,46 @@
+"""The one-way layers of .importlinter hold, and a deliberately wrong import breaks them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("drpo", "graph", "nodes", "retrieval", "evals")
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _copy(tmp: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp / package, ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copy(ROOT / ".importlinter", tmp / ".importlinter")
+    return tmp
+
+
+def test_the_layers_contract_is_kept() -> None:
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    assert _lint(root).returncode == 0  # the copy itself is clean
+    core = root / "drpo" / "core" / "aspects.py"  # the bottom layer imports the runner
+    core.write_text(core.read_text() + "\nfrom drpo.runtime.runner import Run  # noqa\n")
+    result = _lint(root)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout and "drpo.core.aspects -> drpo.runtime.runner" in result.stdout
