@@ -15,7 +15,7 @@ nothing.
     python -m benchmarks.crash_soak --kills 20 --fork   # every run a `drpo fork` at level 1
 
 writes benchmarks/results/crash_soak[_postgres].json (the lead runs the 100-kill version);
-tests/test_postgres.py runs a short version on both checkpointers.
+tests/integration/test_postgres.py runs a short version on both checkpointers.
 """
 
 from __future__ import annotations

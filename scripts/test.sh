@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Set up, then lint, type-check and run the whole test suite (real local models included).
+# Set up, then lint, check the import layers, type-check and run the tests.
+#   bash scripts/test.sh          everything (tests/unit + tests/integration: llama.cpp, PostgreSQL,
+#                                 kill-resume, langgraph dev, Chromium, the wheel); what CI runs
+#   bash scripts/test.sh --fast   tests/unit only: fake models, no services (under 2 minutes)
+# Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --test
+fast=false
+if [[ "${1:-}" == "--fast" ]]; then fast=true; shift; fi
+if $fast; then bash scripts/setup.sh; else bash scripts/setup.sh --test; fi
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-# A private PostgreSQL cluster on 127.0.0.1 for tests/test_postgres.py and test_security.py.
+ruff check .
+lint-imports  # the one-way layers of .importlinter
+if $fast; then
+  python -m pytest -q tests/unit "$@"
+  exit
+fi
+# A private PostgreSQL cluster on 127.0.0.1 for the PostgreSQL tests.
 pg_env=$(bash scripts/postgres.sh start)
 PGDIR=$(sed -n 's/^PGDIR=//p' <<<"$pg_env")
 trap 'bash scripts/postgres.sh stop "$PGDIR"' EXIT
 export DRPO_TEST_PG_URL=$(sed -n 's/^DRPO_TEST_PG_URL=//p' <<<"$pg_env")
-ruff check .
-lint-imports  # the one-way layers of .importlinter
 mypy drpo graph nodes retrieval evals
 python -m pytest -q "$@"

@@ -11,8 +11,29 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import socket  # noqa: E402
+
+from langchain_openai.chat_models import _client_utils  # noqa: E402
+
 from drpo.core.config import Context, RunConfig  # noqa: E402
+from drpo.core.models import registry  # noqa: E402
 from drpo.runtime.runner import Run, execute, summary  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # for subprocesses
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fresh_clients() -> None:
+    """Model clients are cached per spec, and langchain-openai caches its httpx clients per
+    process; each asyncio.run (one per CLI call here) needs new ones, as a new process would."""
+    registry._MODELS.clear()
+    _client_utils._cached_async_httpx_client.cache_clear()
 
 
 def fake_spec(log: Path, **opts: Any) -> str:
@@ -61,7 +82,7 @@ def log_path(tmp_path: Path) -> Path:
 
 
 # Property tests record how many generated examples reached each of their assertions
-# (tests/test_parsers_property.py); the counts are printed at the end of the session.
+# (tests/unit/test_parsers_property.py); the counts are printed at the end of the session.
 REACHED: dict[str, dict[str, int]] = {}
 
 

@@ -49,10 +49,10 @@ async def _answer(args: argparse.Namespace) -> int:
 
     from drpo.cli.main import _print_summary
     from drpo.cli.runs import RunFailed, unreadable
+    from drpo.core.schemas import ApprovalAnswer
     from drpo.runtime.runlock import RunLocked
     from drpo.runtime.runner import Run, RunError, execute, summary
     from drpo.runtime.statefiles import StateFileError
-    from nodes.review_best import ApprovalAnswer
 
     run = Run(args.run_dir, args.run_id)
     run.load()

@@ -14,12 +14,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from drpo.core.models.registry import SpecError
+from drpo.core.schemas import ApprovalAnswer
 from drpo.runtime.runner import RunError
 from drpo.runtime.statefiles import StateFileError
 from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
 from drpo.ui.views import ForkRequest
-from nodes.review_best import ApprovalAnswer
 
 STATIC = Path(__file__).parent / "static"
 PREFIXES = ("/ui", "/studio")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from drpo.core.schemas import ApprovalAnswer
 from drpo.core.summary import checkpoint_row, summarize_run, summarize_state
 from drpo.runtime.cache import open_session
 from drpo.runtime.forking import fork_run, forked_context
@@ -32,7 +33,6 @@ from drpo.ui.views import (
     inspect_view,
     run_row,
 )
-from nodes.review_best import ApprovalAnswer
 
 
 class Backend(Protocol):

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from drpo.core.records import LEVELS, group_levels
+from drpo.core.schemas import ApprovalAnswer
 from drpo.core.state import LevelRecord
 from drpo.core.summary import branch_levels, summarize_state
 from drpo.runtime.runner import RunError
 from drpo.ui.views import ForkRequest, check_fork, fork_config, history_row, inspect_view, run_row
-from nodes.review_best import ApprovalAnswer
 
 PAGE = 100
 

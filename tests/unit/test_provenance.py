@@ -10,7 +10,7 @@ import pytest
 
 from drpo.cli.main import main
 from tests.conftest import read_log
-from tests.test_state_files import SMALL, STOP_AT
+from tests.integration.test_state_files import SMALL, STOP_AT
 
 
 def test_overrides_on_a_finished_run_are_refused(

@@ -26,10 +26,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from drpo.cli.main import main
-from tests.conftest import small_config
+from tests.conftest import ENV, free_port, small_config
 from tests.fault_server import FaultServer
-from tests.test_serve import ENV, free_port
-from tests.test_server import _context, _serve
+from tests.integration.test_server import _context, _serve
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3"]

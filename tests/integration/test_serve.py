@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,15 +18,8 @@ from langchain_core.messages import HumanMessage
 from drpo.cli.main import main
 from drpo.serving.aligned import AlignedChatModel
 from drpo.serving.serve import create_app
+from tests.conftest import ENV, free_port
 from tests.packs import make_pack
-
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

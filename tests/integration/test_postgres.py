@@ -20,7 +20,7 @@ from drpo.cli.main import main
 from drpo.core.summary import comparable
 from tests.conftest import read_log
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FOUR = ["--icl", "1", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
 
 

@@ -18,7 +18,7 @@ from drpo.core.config import RunConfig
 from drpo.runtime.runlock import LOCK_FILE, RunLock, RunLocked, hold, writer_active
 from drpo.runtime.runner import Run, RunError
 from tests.conftest import fake_context
-from tests.test_resume import ARGS, PER_ROLE
+from tests.integration.test_resume import ARGS, PER_ROLE
 
 HOLDER = """
 import sys, time

@@ -15,9 +15,8 @@ import pytest
 from drpo.cli.main import main
 from drpo.core.config import Sampling
 from drpo.core.models import methods
-from tests.conftest import show
+from tests.conftest import fresh_clients, show
 from tests.openai_server import OpenAIServer, cap_of, method_of
-from tests.test_faults import fresh_clients
 
 ARGS = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
 

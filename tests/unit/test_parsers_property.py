@@ -3,7 +3,7 @@ unexpected exception, and nothing becomes a silent score. A reply either yields 
 says or raises the parse error that call_json retries (OutputParserException / ValueError).
 
 Each test counts the generated examples that reached each of its assertions and requires a
-floor (printed at the end of the session); tests/test_reply_mutations.py mutates valid replies
+floor (printed at the end of the session); tests/unit/test_reply_mutations.py mutates valid replies
 of every schema."""
 
 from __future__ import annotations

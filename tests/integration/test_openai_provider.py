@@ -13,7 +13,7 @@ from pathlib import Path
 from drpo.core.summary import comparable
 from tests.conftest import fake_context, run_once
 from tests.fault_server import FaultServer
-from tests.test_state_files import SMALL
+from tests.integration.test_state_files import SMALL
 
 KEY = "sk-test-local-0123456789"
 

@@ -257,7 +257,7 @@ def test_advice_after_a_failure_is_resume_only_when_it_can_succeed(
 ) -> None:
     run_dir = tmp_path / "runs"
     base = ["optimize", "--run-dir", str(run_dir), "--models", "fake", *SMALL, "--llm-cache",
-            "off", "--judge-node", "tests.test_state_files:damaging_judge"]  # fmt: skip
+            "off", "--judge-node", "tests.integration.test_state_files:damaging_judge"]  # fmt: skip
     (run_dir / "broken").mkdir(parents=True)
     monkeypatch.setenv("DRPO_TEST_DAMAGE", str(run_dir / "broken" / "marker"))
     (run_dir / "broken" / "marker").touch()
@@ -269,7 +269,7 @@ def test_advice_after_a_failure_is_resume_only_when_it_can_succeed(
     # the same failure with intact checkpoints: resuming can succeed, and says so
     (run_dir / "fine").mkdir()
     monkeypatch.setenv("DRPO_TEST_DAMAGE", str(run_dir / "fine" / "missing-marker"))
-    judge = "tests.test_state_files:failing_judge"
+    judge = "tests.integration.test_state_files:failing_judge"
     assert main([*base[:-1], judge, "--run-id", "fine"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"The run is saved; continue it with: drpo resume fine --run-dir {run_dir}"

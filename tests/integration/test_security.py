@@ -17,9 +17,9 @@ import pytest
 from drpo.runtime.persistence import SERDE
 from drpo.runtime.runner import Run
 from tests.fault_server import FaultServer
-from tests.test_postgres import pg_url  # noqa: F401  (the session's PostgreSQL fixture)
+from tests.integration.test_postgres import pg_url  # noqa: F401  (the session's PostgreSQL fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "shelve", "marshal"}
 PICKLED_ONE = b"\x80\x04K\x01."  # what pickle.dumps(1) writes
 
@@ -111,6 +111,6 @@ def test_servers_bind_loopback_by_default() -> None:
         assert server.server_address[0] == "127.0.0.1"
     finally:
         server.server_close()
-    from drpo.cli.main import apps as cli_apps
+    from drpo.cli import apps as cli_apps
 
     assert cli_apps.HOST == "127.0.0.1"  # drpo ui / drpo serve

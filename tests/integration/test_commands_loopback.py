@@ -19,8 +19,8 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from drpo.serving.aligned import AlignedChatModel
+from tests.conftest import ENV, free_port
 from tests.packs import make_pack
-from tests.test_serve import ENV, free_port
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/net/tcp").exists(), reason="reads the Linux socket table"

@@ -24,9 +24,7 @@ import pytest
 
 from drpo.core.models import methods
 from drpo.core.models.llamacpp import smollm2_path
-from tests.conftest import fake_context, run_once
-from tests.test_faults import fresh_clients
-from tests.test_serve import free_port
+from tests.conftest import fake_context, free_port, fresh_clients, run_once
 
 QUERY = "Give three tips for staying healthy."
 ANSWER = (

@@ -16,22 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from langchain_openai.chat_models import _client_utils
 
 from drpo.cli.main import main
-from drpo.core.models import registry
 from drpo.core.summary import comparable
-from tests.conftest import fake_context, run_once, show, small_config
+from tests.conftest import fake_context, fresh_clients, run_once, show, small_config
 from tests.fault_server import FaultServer
 
 ARGS = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
-
-
-def fresh_clients() -> None:
-    """Model clients are cached per spec, and langchain-openai caches its httpx clients per
-    process; each asyncio.run (one per CLI call here) needs new ones, as a new process would."""
-    registry._MODELS.clear()
-    _client_utils._cached_async_httpx_client.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from langgraph_sdk import get_client
 from tests.conftest import small_config
 from tests.fault_server import FaultServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OFFLINE = {
     "LANGGRAPH_CLI_NO_ANALYTICS": "1",
     "LANGGRAPH_NO_VERSION_CHECK": "true",

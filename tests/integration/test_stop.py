@@ -20,14 +20,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from drpo.cli.budget import EXIT_STOPPED
 from drpo.cli.main import main
 from drpo.core.summary import comparable
-from tests.conftest import read_log, show
-from tests.test_serve import free_port
-from tests.test_ui_browser import browser  # noqa: F401  (the headless Chromium fixture)
+from tests.conftest import free_port, read_log, show
+from tests.integration.test_ui_browser import browser  # noqa: F401  (the headless Chromium fixture)
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip
 SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels", "calls")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
 
 
 def _start(runs: Path, log: Path, latency_ms: int, **env: str) -> subprocess.Popen[str]:

@@ -29,9 +29,8 @@ from drpo.core.schemas import (
 from drpo.core.summary import comparable
 from drpo.ui.backends import LocalRuns
 from drpo.ui.views import ForkRequest
-from tests.conftest import show
+from tests.conftest import fresh_clients, show
 from tests.openai_server import OpenAIServer, method_of, schemas_of, strict_violations
-from tests.test_faults import fresh_clients
 
 TINY = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "--seeds", "2", "-K", "1"]
 SMALL = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
