@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
 from drpo.ui.views import ForkRequest
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(str(files("drpo.ui") / "static"))  # page and bundled mermaid, package resources
 PREFIXES = ("/ui", "/studio")
 Handler = Callable[[Request], Awaitable[Any]]
 
