@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 ruff check .
 lint-imports  # the one-way layers of .importlinter
 if $fast; then
-  python -m pytest -q tests/unit "$@"
+  python -m pytest -q -n auto tests/unit "$@"  # pytest-xdist: one worker per core
   exit
 fi
 # A private PostgreSQL cluster on 127.0.0.1 for the PostgreSQL tests.
