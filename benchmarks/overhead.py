@@ -1,7 +1,8 @@
 """Benchmark 2: framework overhead against the fake model with 0 ms latency: wall and CPU
 milliseconds per LLM call (graph + SQLite checkpoints + cache/budget hooks), with the LLM cache
 on and off, and the checkpoint bytes written per level for D = 5, 10, 20, 40 (one seed set for
-all D, so that only what grows with the levels can differ).
+all D, so that only what grows with the levels can differ), and the floor under it: a bare
+LangGraph Send task (benchmarks/send_floor.py).
 
     python -m benchmarks overhead
 """
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import send_floor
 from benchmarks.common import fake_context, model_calls, search_config, timed_run, write_result
 from drpo.core.config import RunConfig
 
@@ -86,6 +88,7 @@ async def measure() -> dict[str, Any]:
         await timed_run(root / "warm", "warm", search_config(1, 1, 1), fake_context(0))
         out.update(await per_call(root))
         out["bytes_by_depth"] = await bytes_by_depth(root)
+    out["send_floor"] = await send_floor.measure()  # LangGraph alone: one Send task, no model
     first, last = out["bytes_by_depth"][str(DEPTHS[0])], out["bytes_by_depth"][str(DEPTHS[-1])]
     out["bytes_per_level_ratio_d40_d5"] = round(
         last["bytes_per_level"] / first["bytes_per_level"], 3
@@ -106,7 +109,9 @@ def main() -> dict[str, Any]:
         f"{on['cpu_ms_per_call_median']} ms CPU (LLM cache on); {off['ms_per_call_median']} ms "
         f"wall, {off['cpu_ms_per_call_median']} ms CPU (off); target < 2 ms; checkpoint bytes "
         f"per level {per_level} (D=40 / D=5 = {data['bytes_per_level_ratio_d40_d5']}, "
-        "target <= 1.5)"
+        "target <= 1.5); a bare LangGraph Send task: "
+        f"{data['send_floor']['ms_per_task_memory']} ms (memory), "
+        f"{data['send_floor']['ms_per_task_sqlite']} ms (SQLite)"
     )
     write_result("overhead", data)
     return data
