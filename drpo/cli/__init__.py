@@ -1,1 +1,2 @@
-"""cli"""
+"""The command line: ``drpo`` (main.py) and one module per command group; imports every layer
+below it (.importlinter)."""

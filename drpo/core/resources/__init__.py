@@ -1,1 +1,1 @@
-"""core/resources"""
+"""Vendored data, read with importlib.resources (licences in NOTICE)."""
