@@ -22,7 +22,8 @@ from langchain_core.messages import AIMessage
 
 from drpo.core.aspects import ASPECTS
 from drpo.core.meta_prompts import JUDGE, SELECT_ASPECTS, aspect_list, eval_dict
-from drpo.core.models.structured import extract_json, parse_reply
+from drpo.core.models.structured import parse_reply
+from drpo.core.replies import extract_json
 from drpo.core.schemas import judge_schema, validate_judge_reply
 from tests.conftest import REACHED
 
