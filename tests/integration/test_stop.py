@@ -21,7 +21,6 @@ from drpo.cli.budget import EXIT_STOPPED
 from drpo.cli.main import main
 from drpo.core.summary import comparable
 from tests.conftest import read_log, show
-from tests.integration.test_ui_browser import browser  # noqa: F401  (the headless Chromium fixture)
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip
@@ -93,7 +92,7 @@ def test_sigterm_stops_gracefully_and_resume_finishes(tmp_path: Path) -> None:
 
 def test_the_inspector_stop_button_stops_the_run(
     tmp_path: Path,
-    browser: WebDriver,  # noqa: F811  (the fixture imported above)
+    browser: WebDriver,
 ) -> None:
     reference = _reference(tmp_path)
     runs, log = tmp_path / "u", tmp_path / "u.jsonl"

@@ -18,8 +18,6 @@ from urllib.error import HTTPError
 
 import pytest
 from langgraph_sdk import get_client
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -30,7 +28,6 @@ from tests.conftest import ENV, small_config
 from tests.fault_server import FaultServer
 from tests.langgraph_dev import judged_by, langgraph_dev
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3"]
 
 
@@ -51,18 +48,6 @@ def ui(tmp_path: Path) -> Iterator[str]:
         yield base
     finally:
         stop(proc, 10)
-
-
-@pytest.fixture()
-def browser() -> Iterator[WebDriver]:
-    assert CHROMIUM and DRIVER, "chromium and chromedriver come from scripts/setup.sh (apt)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def text(driver: WebDriver, css: str) -> str:
