@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel, ValidationError
 
 
+# one class per kind, alike by design: callers catch some apart (TruncatedReply, RefusedReply)
 class NonAnswer(OutputParserException):
     kind = "unparsable reply"
 
