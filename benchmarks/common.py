@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: the benchmark search, timed runs, JSON results."""
+"""Helpers shared by the benchmarks: the benchmark search, timed runs, tokens/s, JSON results."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import platform
 import time
 from pathlib import Path
 from typing import Any
+
+from langchain_core.runnables import Runnable
 
 from drpo.core.config import Context, RunConfig
 from drpo.runtime.runner import Run, execute
@@ -52,6 +54,29 @@ async def timed_run(
     start = time.perf_counter()
     result = await execute(run, resume=False, progress=lambda _line: None)
     return time.perf_counter() - start, result
+
+
+def time_generations(model: Runnable[Any, Any], prompt: str, n: int) -> dict[str, Any]:
+    """One warm-up call (an embedded model loads its weights in it), then ``n`` timed identical
+    calls: their latencies and the generated tokens per second."""
+    start = time.perf_counter()
+    first = model.invoke(prompt)
+    first_s = time.perf_counter() - start
+    latencies, tokens = [], []
+    for _ in range(n):
+        start = time.perf_counter()
+        reply = model.invoke(prompt)
+        latencies.append(time.perf_counter() - start)
+        usage = getattr(reply, "usage_metadata", None) or {}
+        tokens.append(int(usage.get("output_tokens", 0)))
+    return {
+        "first_call_s": round(first_s, 3),
+        "latencies_s": [round(x, 3) for x in latencies],
+        "mean_latency_s": round(sum(latencies) / n, 3),
+        "output_tokens": tokens,
+        "tokens_per_s": round(sum(tokens) / sum(latencies), 1),
+        "text": str(first.content),
+    }
 
 
 def model_calls(result: dict[str, Any]) -> int:

@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.kills import (
+    ARGS,
     check_kills,
     drpo,
     events,
+    fake_spec,
     kill,
     launch,
     roles,
@@ -41,19 +43,13 @@ from benchmarks.kills import (
     starts,
     wait_for,
 )
+from benchmarks.writers import holds_lock, park_waiter, probe_refused
 
-ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2",
-        "--select", "last-beam"]  # fmt: skip
 COMPARED = ("best_system_prompt", "best_reward", "icl_examples", "levels", "calls", "seed_order")
 LATENCY_MS = 150
 # how often: a waiting `resume --wait` at a kill, that waiter killed too, a plain `resume`
 # probed while the run is written, a kill during a resume's start-up
 ODDS = {"waiter": 0.35, "kill_waiter": 0.3, "probe": 0.3, "startup": 0.25}
-
-
-def _spec(work: Path, name: str) -> tuple[str, Path]:
-    ev = work / f"{name}.events.jsonl"
-    return f"fake:latency_ms={LATENCY_MS},log={work / f'{name}.jsonl'},events={ev}", ev
 
 
 FORK = ["fork", "parent", "--level", "1"]  # --fork: every soaked run is a fork of one parent
@@ -91,7 +87,7 @@ def reference(
     if parent is not None:
         shutil.copytree(parent, run_dir)
     for i in range(2 if warm else 1):
-        spec, ev = _spec(work, f"ref{i}")
+        spec, ev = fake_spec(work, f"ref{i}", LATENCY_MS)
         run_id = f"ref{i}-{os.getpid()}-{time.time_ns()}"
         base = ["--run-dir", str(run_dir), *store] + ([] if parent else ["--llm-cache", "off"])
         out = drpo(*start_args(run_id, spec, parent is not None), *base)
@@ -106,41 +102,6 @@ def _url(store: list[str]) -> str | None:
     return store[1] if store else None
 
 
-def _probe(proc: Any, run_dir: Path, run_id: str, store: list[str]) -> bool | None:
-    """A plain resume while the run is written: refused, naming the writer (None: the writer
-    ended meanwhile, so the probe proves nothing)."""
-    out = drpo("resume", run_id, "--run-dir", str(run_dir), "--llm-cache", "off", *store)
-    if proc.poll() is not None:
-        return None
-    lines = out.stderr.strip().splitlines()
-    return out.returncode == 2 and len(lines) == 1 and f"pid {proc.pid}" in lines[0]
-
-
-def _holds(lock: Path, pid: int) -> bool:
-    """Whether ``pid`` holds the run's lock (the file may be a stale one of a killed writer)."""
-    try:
-        return lock.read_text().startswith(f"pid {pid} ")
-    except FileNotFoundError:
-        return False
-
-
-def _waiter(log: Path, proc: Any, args: list[str]) -> Any:
-    """A `drpo resume --wait`, stopped (SIGSTOP) once it waits on the lock."""
-    mark = log.stat().st_size if log.exists() else 0
-    waiter = launch(*args, "--wait", stderr=log)
-    wait_for(
-        lambda: (
-            "waiting for" in log.read_text()[mark:]
-            or proc.poll() is not None
-            or waiter.poll() is not None
-        ),
-        120,
-        "the waiting process",
-    )
-    os.kill(waiter.pid, signal.SIGSTOP)
-    return waiter
-
-
 def killed_run(
     work: Path,
     run_id: str,
@@ -152,7 +113,7 @@ def killed_run(
 ) -> dict[str, Any]:
     """One run (a fork of ``parent``'s run dir copy), killed up to ``kills_left`` times and
     resumed until it finishes."""
-    spec, ev = _spec(work, run_id)
+    spec, ev = fake_spec(work, run_id, LATENCY_MS)
     run_dir, url = work / run_id, _url(store)  # its own run dir and (SQLite) aspect store
     inherited: dict[str, int] = {}
     if parent is not None:
@@ -171,11 +132,13 @@ def killed_run(
         if during == "resume" and rng.random() < odds["startup"]:
             time.sleep(rng.uniform(0, 3.0))  # somewhere in its start-up or first calls
         else:
-            wait_for(lambda p=proc: _holds(lock, p.pid) or p.poll() is not None, 120, "the lock")
+            wait_for(
+                lambda p=proc: holds_lock(lock, p.pid) or p.poll() is not None, 120, "the lock"
+            )
             if proc.poll() is None and rng.random() < odds["probe"]:
-                probes.append(_probe(proc, run_dir, run_id, store))
+                probes.append(probe_refused(proc, run_dir, run_id, store))
             if proc.poll() is None and rng.random() < odds["waiter"]:
-                waiter = _waiter(log, proc, ["resume", run_id, *base])
+                waiter = park_waiter(log, proc, ["resume", run_id, *base])
             target = len(starts(events(ev))) + rng.randint(1, 6)
             wait_for(lambda p=proc, t=target: len(starts(events(ev))) >= t or p.poll() is not None,
                      120, f"{run_id}: calls")  # fmt: skip

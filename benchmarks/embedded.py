@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import write_result
+from benchmarks.common import time_generations, write_result
 
 N, MAX_TOKENS = 5, 128
 PROMPT = "Explain in a short paragraph how vaccines train the immune system."
@@ -30,21 +30,12 @@ def tokens_per_second() -> dict[str, Any]:
 
     start = time.perf_counter()
     model = get_chat_model("local").bind(temperature=0.0, max_tokens=MAX_TOKENS)
-    model.invoke(PROMPT)  # loads the weights once (shared by every later call)
-    first_s = time.perf_counter() - start
-    latencies, tokens = [], []
-    for _ in range(N):
-        start = time.perf_counter()
-        reply = model.invoke(PROMPT)
-        latencies.append(time.perf_counter() - start)
-        usage = getattr(reply, "usage_metadata", None) or {}
-        tokens.append(int(usage.get("output_tokens", 0)))
+    built_s = time.perf_counter() - start
+    timed = time_generations(model, PROMPT, N)  # its first call loads the weights once
     return {
         "model": "local (SmolLM2-135M-Instruct Q4_1)",
-        "first_call_s_with_load": round(first_s, 3),
-        "mean_latency_s": round(sum(latencies) / N, 3),
-        "output_tokens": tokens,
-        "tokens_per_s": round(sum(tokens) / sum(latencies), 1),
+        "first_call_s_with_load": round(built_s + timed["first_call_s"], 3),
+        **{k: timed[k] for k in ("mean_latency_s", "output_tokens", "tokens_per_s")},
     }
 
 

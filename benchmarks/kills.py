@@ -22,6 +22,19 @@ from pathlib import Path
 from typing import Any
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+# the run that is killed and resumed (benchmarks/crash_soak.py, tests/integration/test_resume.py)
+ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2",
+        "--select", "last-beam"]  # fmt: skip
+# counted by hand for ARGS: stage 1 (2 examples, D=2): 2 selections, 2 x (1 + 2) judgements,
+# 2 x 2 transitions; stage 2 (W=2, M=2, D=3, one query per level): 4 selections,
+# 1 + 2 + 4 + 4 answers, one judgement each, 2 + 4 + 4 transitions
+PER_ROLE = {"base": 11, "judge": 17, "optimizer": 14, "selector": 6}
+
+
+def fake_spec(work: Path, name: str, latency_ms: int = 150) -> tuple[str, Path]:
+    """The fake model's spec with a call log and an events file in ``work``; the events file."""
+    ev = work / f"{name}.events.jsonl"
+    return f"fake:latency_ms={latency_ms},log={work / f'{name}.jsonl'},events={ev}", ev
 
 
 def drpo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

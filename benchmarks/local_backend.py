@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field, SecretStr
 
+from benchmarks.common import time_generations
+from benchmarks.processes import free_port, llama_cpp_server, stop, wait_until_up
 from drpo.core.models.llamacpp import ChatLlamaCpp, get_llama, grammar_schema, smollm2_path
 from drpo.core.models.structured import json_schema_format
 
@@ -40,33 +38,6 @@ class Rating(BaseModel):
     score: int = Field(ge=1, le=5)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def time_generations(model: BaseChatModel) -> dict[str, Any]:
-    """One warm-up call, then N timed identical calls."""
-    start = time.perf_counter()
-    first = model.invoke(PROMPT)
-    first_s = time.perf_counter() - start
-    latencies, tokens = [], []
-    for _ in range(N):
-        start = time.perf_counter()
-        reply = model.invoke(PROMPT)
-        latencies.append(time.perf_counter() - start)
-        tokens.append(reply.usage_metadata["output_tokens"] if reply.usage_metadata else 0)
-    return {
-        "first_call_s": round(first_s, 3),
-        "latencies_s": [round(x, 3) for x in latencies],
-        "mean_latency_s": round(sum(latencies) / N, 3),
-        "output_tokens": tokens,
-        "tokens_per_s": round(sum(tokens) / sum(latencies), 1),
-        "text": str(first.content),
-    }
-
-
 def try_structured(label: str, call: Any) -> dict[str, Any]:
     try:
         result = call()
@@ -80,7 +51,7 @@ def in_process(path: str) -> dict[str, Any]:
     get_llama(path, N_CTX)
     load_s = time.perf_counter() - start
     model = ChatLlamaCpp(model_path=path, n_ctx=N_CTX, temperature=0.0, max_tokens=MAX_TOKENS)
-    out = {"load_s": round(load_s, 3), **time_generations(model)}
+    out = {"load_s": round(load_s, 3), **time_generations(model, PROMPT, N)}
     structured = model.with_structured_output(Rating)
     out["structured"] = try_structured(
         "ChatLlamaCpp.with_structured_output", lambda: structured.invoke(RATE_PROMPT)
@@ -88,49 +59,20 @@ def in_process(path: str) -> dict[str, Any]:
     return out
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError("server did not start in time")
-
-
 def server(path: str) -> dict[str, Any]:
     port = free_port()
-    # the server defaults to n_threads = cpu_count // 2; match the in-process setting
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        path,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        str(N_CTX),
-        "--n_threads",
-        str(os.cpu_count()),
-    ]
+    cmd = llama_cpp_server(path, port, N_CTX)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(port, proc)
+        wait_until_up(f"http://127.0.0.1:{port}/v1/models", proc, 120, "the server")
         startup_s = time.perf_counter() - start
         base = f"http://127.0.0.1:{port}/v1"
         common: dict[str, Any] = {"base_url": base, "api_key": SecretStr("none"), "timeout": 120}
         # as ChatLlamaCpp samples: the server defaults to repeat_penalty=1.1, the library to 1.0
         body = {"max_tokens": MAX_TOKENS, "repeat_penalty": 1.0}
         model = ChatOpenAI(model="smollm2", temperature=0.0, extra_body=body, **common)
-        out = {"startup_s": round(startup_s, 3), **time_generations(model)}
+        out = {"startup_s": round(startup_s, 3), **time_generations(model, PROMPT, N)}
         # ChatOpenAI sends max_tokens as max_completion_tokens, which this server ignores
         capped = ChatOpenAI(model="smollm2", max_completion_tokens=8, **common).invoke(PROMPT)
         usage = capped.usage_metadata
@@ -158,12 +100,7 @@ def server(path: str) -> dict[str, Any]:
         ]
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, 10)
 
 
 def main() -> None:

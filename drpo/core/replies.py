@@ -7,15 +7,16 @@ provider errors); ``drpo.core.calls`` re-samples them and never scores one.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel, ValidationError
 
-from drpo.core.models.structured import extract_json
 
-
+# one class per kind, alike by design: callers catch some apart (TruncatedReply, RefusedReply)
 class NonAnswer(OutputParserException):
     kind = "unparsable reply"
 
@@ -82,6 +83,24 @@ def check_text(message: BaseMessage, max_tokens: int | None) -> str:
     if not text.strip():
         raise EmptyReply("the reply is empty")
     return text
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def extract_json(text: str) -> Any:
+    """Parse JSON from a reply, tolerating code fences and chatter around one object."""
+    candidates = [text.strip()]
+    candidates += [m.strip() for m in _FENCE.findall(text)]
+    start, end = text.find("{"), text.rfind("}")
+    if start != -1 and end > start:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate, strict=False)
+        except json.JSONDecodeError:
+            continue
+    raise OutputParserException(f"reply is not valid JSON: {text[:200]!r}", llm_output=text)
 
 
 def read_json(message: BaseMessage, max_tokens: int | None) -> Any:

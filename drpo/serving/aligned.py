@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
 from drpo.core.config import RunConfig
 from drpo.core.messages import ICLExample, build_messages
 from drpo.core.models import get_chat_model
+from drpo.core.models.base import ReplyChatModel
 from drpo.core.models.registry import with_params
 from drpo.serving.pack import PACK_FORMAT
 from retrieval import get_index
@@ -49,7 +49,7 @@ def load_pack(source: str | Path | dict[str, Any]) -> dict[str, Any]:
     return pack
 
 
-class AlignedChatModel(BaseChatModel):
+class AlignedChatModel(ReplyChatModel):
     """A chat model (a LangChain Runnable) = a base model spec + an alignment pack."""
 
     base_spec: str
@@ -122,26 +122,18 @@ class AlignedChatModel(BaseChatModel):
             )
         return model.bind(**params, **({"stop": stop} if stop else {}))
 
-    # -- BaseChatModel ------------------------------------------------------------------------
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        reply = self.base_runnable(stop).invoke(self.prepare(messages))
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+    # -- ReplyChatModel ----------------------------------------------------------------------
+    def _message(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> BaseMessage:
+        reply: BaseMessage = self.base_runnable(stop).invoke(self.prepare(messages))
+        return reply
 
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        reply = await self.base_runnable(stop).ainvoke(await self.aprepare(messages))
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+    async def _amessage(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> BaseMessage:
+        reply: BaseMessage = await self.base_runnable(stop).ainvoke(await self.aprepare(messages))
+        return reply
 
     def _stream(
         self,

@@ -18,30 +18,14 @@ import openai
 import pytest
 from langchain_core.messages import HumanMessage
 
+from benchmarks.processes import free_port, stop
 from drpo.serving.aligned import AlignedChatModel
-from tests.conftest import ENV, free_port
+from tests.conftest import ENV, listeners
 from tests.packs import make_pack
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/net/tcp").exists(), reason="reads the Linux socket table"
 )
-
-
-def listeners(port: int) -> set[str]:
-    """The addresses a socket listens on at ``port`` (IPv4 and IPv6, any process)."""
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        if not Path(table).exists():
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                if width == 8:
-                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
-                else:
-                    found.add("::" if int(address, 16) == 0 else f"ipv6:{address}")
-    return found
 
 
 @contextmanager
@@ -56,12 +40,7 @@ def command(*args: str) -> Iterator[subprocess.Popen[str]]:
     try:
         yield proc
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 30, signal.SIGINT)
 
 
 def _wait_listening(proc: subprocess.Popen[str], port: int) -> set[str]:

@@ -19,20 +19,20 @@ import pytest
 
 from drpo.cli.main import main
 from drpo.core.summary import comparable
-from tests.conftest import fake_context, fresh_clients, run_once, show, small_config
+from tests.conftest import (
+    SMALL,
+    fake_context,
+    fresh_provider,
+    run_once,
+    show,
+    small_config,
+)
 from tests.fault_server import FaultServer
-
-ARGS = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
 
 
 @pytest.fixture(autouse=True)
 def _fresh_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DRPO_TIMEOUT_S", "1.5")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("DRPO_API_KEY", raising=False)
-    fresh_clients()
-    yield
-    fresh_clients()
+    yield from fresh_provider(monkeypatch, "1.5")
 
 
 def _spec(server: FaultServer, model: str = "fake") -> str:
@@ -84,7 +84,7 @@ def test_empty_and_garbage_replies_are_resampled(tmp_path: Path) -> None:
 
 def _optimize(tmp_path: Path, spec: str, *extra: str) -> int:
     return main(
-        ["optimize", "--run-dir", str(tmp_path), "--run-id", "r", "--models", spec, *ARGS, *extra]
+        ["optimize", "--run-dir", str(tmp_path), "--run-id", "r", "--models", spec, *SMALL, *extra]
     )
 
 

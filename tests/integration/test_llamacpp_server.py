@@ -12,19 +12,17 @@ example and the seed query are one benign query, so the selector is asked once.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from benchmarks.processes import free_port, llama_cpp_server, stop, wait_until_up
 from drpo.core.models import methods
 from drpo.core.models.llamacpp import smollm2_path
-from tests.conftest import fake_context, free_port, fresh_clients, run_once
+from tests.conftest import fake_context, fresh_clients, run_once
 
 QUERY = "Give three tips for staying healthy."
 ANSWER = (
@@ -38,39 +36,14 @@ def server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "server.log").open("w")  # a pipe nobody reads would fill and block it
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(smollm2_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--n_threads",
-            str(os.cpu_count() or 1),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        llama_cpp_server(str(smollm2_path()), port), stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "/models", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "llama_cpp.server did not start"
-            time.sleep(0.3)
     try:
+        wait_until_up(url + "/models", proc, 120, "llama_cpp.server", tmp_path / "server.log")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop(proc, 30)
         log.close()
 
 

@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 from drpo.core.summary import comparable
-from tests.conftest import fake_context, run_once
+from tests.conftest import TINY, fake_context, run_once
 from tests.fault_server import FaultServer
-from tests.integration.test_state_files import SMALL
 
 KEY = "sk-test-local-0123456789"
 
@@ -30,7 +29,7 @@ def test_openai_provider_runs_a_search_against_a_local_endpoint(tmp_path: Path) 
     try:
         out = subprocess.run(
             [sys.executable, "-m", "drpo.cli", "optimize", "--run-dir", str(run_dir), "--run-id",
-             "o", "--models", "openai:gpt-local-test", "--llm-cache", "off", *SMALL],
+             "o", "--models", "openai:gpt-local-test", "--llm-cache", "off", *TINY],
             capture_output=True, text=True, timeout=300, env=env,
         )  # fmt: skip
     finally:

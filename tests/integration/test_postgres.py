@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,12 +14,12 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from benchmarks.crash_soak import ARGS, soak
+from benchmarks.crash_soak import soak
+from benchmarks.kills import ARGS
 from drpo.cli.main import main
 from drpo.core.summary import comparable
 from tests.conftest import read_log
 
-ROOT = Path(__file__).resolve().parents[2]
 FOUR = ["--icl", "1", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
 
 
@@ -31,22 +30,6 @@ def folded(summary: dict[str, Any]) -> dict[str, Any]:
     calls = dict(out["calls"])
     calls["selector"] = calls.get("selector", 0) + calls.pop("selector_cache_hits", 0)
     return {**out, "calls": calls}
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """DRPO_TEST_PG_URL, or a private cluster started (and removed) for this session."""
-    if url := os.environ.get("DRPO_TEST_PG_URL"):
-        yield url
-        return
-    script = str(ROOT / "scripts" / "postgres.sh")
-    out = subprocess.run(["bash", script, "start"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, f"cannot start PostgreSQL (scripts/postgres.sh): {out.stderr}"
-    env = dict(line.split("=", 1) for line in out.stdout.split())
-    try:
-        yield env["DRPO_TEST_PG_URL"]
-    finally:
-        subprocess.run(["bash", script, "stop", env["PGDIR"]], timeout=60, check=False)
 
 
 def _password(url: str) -> str:

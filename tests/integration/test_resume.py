@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.kills import (
+    ARGS,
+    PER_ROLE,
     ROLE_OF_KIND,
     cached_calls,
     drpo,
     events,
+    fake_spec,
     kill,
     launch,
     repeats,
@@ -27,22 +30,11 @@ from benchmarks.kills import (
     wait_for,
 )
 
-ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2",
-        "--select", "last-beam"]  # fmt: skip
 SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels", "calls")
-# counted by hand for ARGS: stage 1 (2 examples, D=2): 2 selections, 2 x (1 + 2) judgements,
-# 2 x 2 transitions; stage 2 (W=2, M=2, D=3, one query per level): 4 selections,
-# 1 + 2 + 4 + 4 answers, one judgement each, 2 + 4 + 4 transitions
-PER_ROLE = {"base": 11, "judge": 17, "optimizer": 14, "selector": 6}
-
-
-def _spec(tmp: Path, name: str, latency: int = 150) -> tuple[str, Path]:
-    ev = tmp / f"{name}.events.jsonl"
-    return f"fake:latency_ms={latency},log={tmp / f'{name}.jsonl'},events={ev}", ev
 
 
 def _reference(tmp: Path) -> tuple[dict[str, Any], set[str]]:
-    spec, ev = _spec(tmp, "ref")
+    spec, ev = fake_spec(tmp, "ref")
     out = drpo("optimize", "--run-dir", str(tmp / "ref"), "--run-id", "ref", "--models", spec,
                "--llm-cache", "off", *ARGS)  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -61,7 +53,7 @@ def _kill_after(proc: Any, ev: Path, calls: int, pause: float) -> None:
 
 def test_sigkill_cache_off_repeats_at_most_the_calls_in_flight(tmp_path: Path) -> None:
     want, ref_keys = _reference(tmp_path)
-    spec, ev = _spec(tmp_path, "k")
+    spec, ev = fake_spec(tmp_path, "k")
     base = ["--run-dir", str(tmp_path / "k"), "--llm-cache", "off"]
     proc = launch("optimize", "--run-id", "k", "--models", spec, *ARGS, *base)
     _kill_after(proc, ev, 30, 0.075)
@@ -93,7 +85,7 @@ def test_sigkill_with_the_cache_replays_cached_calls(tmp_path: Path) -> None:
     """With the LLM cache, a call whose reply was cached before the kill is not made again:
     the calls started again are at most those neither saved nor cached."""
     _, ref_keys = _reference(tmp_path)
-    spec, ev = _spec(tmp_path, "c")
+    spec, ev = fake_spec(tmp_path, "c")
     cache = tmp_path / "c-cache.sqlite"
     base = ["--run-dir", str(tmp_path / "c"), "--llm-cache", str(cache)]
     proc = launch("optimize", "--run-id", "c", "--models", spec, *ARGS, *base)

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.kills import ENV, drpo, events, launch, roles, starts
+from benchmarks.kills import ARGS, ENV, PER_ROLE, drpo, events, launch, roles, starts
 from drpo.core.config import RunConfig
 from drpo.runtime.runlock import LOCK_FILE, RunLock, RunLocked, hold, writer_active
 from drpo.runtime.runner import Run, RunError
 from tests.conftest import fake_context
-from tests.integration.test_resume import ARGS, PER_ROLE
 
 HOLDER = """
 import sys, time

@@ -17,7 +17,6 @@ import pytest
 from drpo.runtime.persistence import SERDE
 from drpo.runtime.runner import Run
 from tests.fault_server import FaultServer
-from tests.integration.test_postgres import pg_url  # noqa: F401  (the session's PostgreSQL fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "shelve", "marshal"}

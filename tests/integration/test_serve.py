@@ -15,10 +15,11 @@ import pytest
 import uvicorn
 from langchain_core.messages import HumanMessage
 
+from benchmarks.processes import free_port
 from drpo.cli.main import main
 from drpo.serving.aligned import AlignedChatModel
 from drpo.serving.serve import create_app
-from tests.conftest import ENV, free_port
+from tests.conftest import ENV
 from tests.packs import make_pack
 
 

@@ -7,114 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langgraph_sdk import get_client
 
-from tests.conftest import small_config
+from tests.conftest import listeners, small_config
 from tests.fault_server import FaultServer
-
-ROOT = Path(__file__).resolve().parents[2]
-OFFLINE = {
-    "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-    "LANGGRAPH_NO_VERSION_CHECK": "true",
-    "LANGSMITH_TRACING": "false",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening_on(port: int) -> set[str]:
-    """Local addresses (hex, /proc/net/tcp) listening on ``port``."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:
-                found.add(address)
-    return found
-
-
-@contextmanager
-def _serve(log: Path, config: str = "langgraph.json", **extra_env: str) -> Iterator[str]:
-    """`langgraph dev` offline on a free port; yields its URL (read back from /info)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
-    port = _free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "langgraph_cli",
-                "dev",
-                "--no-browser",
-                "--no-reload",
-                "--config",
-                config,
-                "--port",
-                str(port),
-            ],  # fmt: skip
-            cwd=ROOT,
-            env={**env, **OFFLINE, **extra_env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = None
-        deadline = time.monotonic() + 180
-        while url is None and time.monotonic() < deadline and proc.poll() is None:
-            # it may bind another port than asked when that one is taken: read it back
-            seen = re.findall(r"http://127\.0\.0\.1:(\d+)", log.read_text())
-            for candidate in {str(port), *seen}:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{candidate}/info", timeout=2):
-                        url = f"http://127.0.0.1:{candidate}"
-                except OSError:
-                    continue
-            time.sleep(0.5)
-        assert url, f"langgraph dev did not come up:\n{log.read_text()[-3000:]}"
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+from tests.langgraph_dev import judged_by, langgraph_dev
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with _serve(tmp_path_factory.mktemp("server") / "langgraph.log") as url:
+    with langgraph_dev(tmp_path_factory.mktemp("server") / "langgraph.log") as url:
         yield url
-
-
-def _context(judge: str, other: str) -> dict[str, Any]:
-    return {
-        "base_model": other,
-        "optimizer_model": other,
-        "selector_model": other,
-        "judge_model": judge,
-        "judge_node": "dynamic",
-    }
 
 
 K = 1  # the stage-2 level the forks start after
@@ -159,7 +68,7 @@ async def _scenario(url: str, models: FaultServer) -> dict[str, Any]:
         tid,
         "drpo",
         input={"config": small_config(D=3, select="last-beam")},
-        context=_context(spec, spec),
+        context=judged_by(spec, spec),
         stream_mode="updates",
     ):
         assert part.event != "error", part.data
@@ -183,7 +92,7 @@ async def _scenario(url: str, models: FaultServer) -> dict[str, Any]:
         tid,
         "drpo",
         input=None,
-        context=_context(f"openai-compatible:inverse@{models.url}", spec),
+        context=judged_by(f"openai-compatible:inverse@{models.url}", spec),
         stream_mode="values",
     ):
         assert part.event != "error", part.data
@@ -224,7 +133,7 @@ def _mentions(calls: list[dict[str, str]], queries: list[str], kinds: set[str]) 
 
 def test_run_history_and_level_fork_on_langgraph_dev(server: str) -> None:
     port = int(server.rsplit(":", 1)[1])
-    assert _listening_on(port) == {"0100007F"}  # 127.0.0.1 only
+    assert listeners(port) == {"127.0.0.1"}  # loopback only
     models = FaultServer(deadline_s=500, record=True).start()
     try:
         got = asyncio.run(_scenario(server, models))
@@ -297,7 +206,7 @@ async def _short_run(url: str, spec: str) -> str:
         thread["thread_id"],
         "drpo",
         input={"config": small_config(D=1)},
-        context=_context(spec, spec),
+        context=judged_by(spec, spec),
     )
     return str(thread["thread_id"])
 
@@ -309,7 +218,7 @@ def test_server_persistence_on_our_sqlite_checkpointer(tmp_path: Path) -> None:
     db = tmp_path / "server.sqlite"
     models = FaultServer(deadline_s=300).start()
     try:
-        with _serve(
+        with langgraph_dev(
             tmp_path / "langgraph.log",
             "langgraph.persistent.json",
             DRPO_SERVER_CHECKPOINTER=str(db),

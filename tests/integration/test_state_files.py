@@ -20,11 +20,8 @@ from drpo.core.config import Context
 from drpo.core.judges import Verdict, dynamic_judge
 from drpo.core.state import JudgeTask
 from drpo.core.summary import comparable
+from tests.conftest import STOP_AT, TINY
 
-SMALL = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "--seeds", "2", "-K", "1"]
-# hand count for SMALL: stage 1 = 1 selection, 2 judgements, 1 transition (4 calls); stage-2
-# level 0 = selection, answer, judgement (7); level 1 adds selection, transition, ... (>= 8)
-STOP_AT = 8
 Damage = Callable[[Path], None]
 
 
@@ -41,7 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """RUN_DIR with a finished run 'done' and a run 'stopped' at its call budget (stage 2,
     level 1), both on the default shared store and LLM-call cache."""
     root = tmp_path_factory.mktemp("runs")
-    args = ["optimize", "--run-dir", str(root), "--models", "fake", *SMALL]
+    args = ["optimize", "--run-dir", str(root), "--models", "fake", *TINY]
     assert main([*args, "--run-id", "stopped", "--max-calls", str(STOP_AT)]) == 3  # cold cache
     assert main([*args, "--run-id", "done"]) == 0
     return root
@@ -256,7 +253,7 @@ def test_advice_after_a_failure_is_resume_only_when_it_can_succeed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = tmp_path / "runs"
-    base = ["optimize", "--run-dir", str(run_dir), "--models", "fake", *SMALL, "--llm-cache",
+    base = ["optimize", "--run-dir", str(run_dir), "--models", "fake", *TINY, "--llm-cache",
             "off", "--judge-node", "tests.integration.test_state_files:damaging_judge"]  # fmt: skip
     (run_dir / "broken").mkdir(parents=True)
     monkeypatch.setenv("DRPO_TEST_DAMAGE", str(run_dir / "broken" / "marker"))

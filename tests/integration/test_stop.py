@@ -10,18 +10,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from benchmarks.processes import free_port, stop, wait_until_up
 from drpo.cli.budget import EXIT_STOPPED
 from drpo.cli.main import main
 from drpo.core.summary import comparable
-from tests.conftest import free_port, read_log, show
-from tests.integration.test_ui_browser import browser  # noqa: F401  (the headless Chromium fixture)
+from tests.conftest import read_log, show
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip
@@ -93,7 +92,7 @@ def test_sigterm_stops_gracefully_and_resume_finishes(tmp_path: Path) -> None:
 
 def test_the_inspector_stop_button_stops_the_run(
     tmp_path: Path,
-    browser: WebDriver,  # noqa: F811  (the fixture imported above)
+    browser: WebDriver,
 ) -> None:
     reference = _reference(tmp_path)
     runs, log = tmp_path / "u", tmp_path / "u.jsonl"
@@ -106,14 +105,8 @@ def test_the_inspector_stop_button_stops_the_run(
         stderr=subprocess.DEVNULL,
     )
     try:
-        base, deadline = f"http://127.0.0.1:{port}/ui/", time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "api/runs", timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "drpo ui did not start"
-                time.sleep(0.2)
+        base = f"http://127.0.0.1:{port}/ui/"
+        wait_until_up(base + "api/runs", ui, 60, "drpo ui")
         wait = WebDriverWait(browser, 60, poll_frequency=0.2)
         browser.get(base + "?run=s")
         wait.until(lambda d: d.find_element(By.ID, "stop").is_displayed())
@@ -121,8 +114,7 @@ def test_the_inspector_stop_button_stops_the_run(
         wait.until(lambda d: "stop requested" in d.find_element(By.ID, "action-result").text)
         _check_stopped(proc, "STOP file")
     finally:
-        ui.terminate()
-        ui.wait(10)
+        stop(ui, 10)
     _resume_equals(tmp_path, runs, log, reference)
 
 

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,18 +18,16 @@ from urllib.error import HTTPError
 
 import pytest
 from langgraph_sdk import get_client
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from benchmarks.processes import free_port, stop, wait_until_up
 from drpo.cli.main import main
-from tests.conftest import ENV, free_port, small_config
+from tests.conftest import ENV, small_config
 from tests.fault_server import FaultServer
-from tests.integration.test_server import _context, _serve
+from tests.langgraph_dev import judged_by, langgraph_dev
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3"]
 
 
@@ -46,30 +43,11 @@ def ui(tmp_path: Path) -> Iterator[str]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/ui/api/runs", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "drpo ui did not start"
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture()
-def browser() -> Iterator[WebDriver]:
-    assert CHROMIUM and DRIVER, "chromium and chromedriver come from scripts/setup.sh (apt)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
+    try:
+        wait_until_up(base + "/ui/api/runs", proc, 60, "drpo ui")
+        yield base
+    finally:
+        stop(proc, 10)
 
 
 def text(driver: WebDriver, css: str) -> str:
@@ -220,7 +198,7 @@ async def _gated_thread(url: str, spec: str) -> str:
         thread["thread_id"],
         "drpo",
         input={"config": small_config(D=2)},
-        context={**_context(spec, spec), "approve": True},
+        context={**judged_by(spec, spec), "approve": True},
     )
     await client.runs.join(thread["thread_id"], run["run_id"])
     return str(thread["thread_id"])
@@ -233,7 +211,7 @@ def test_inspector_fork_on_langgraph_dev(browser: WebDriver, tmp_path: Path) -> 
     models = FaultServer(deadline_s=400).start()
     spec = f"openai-compatible:fake@{models.url}"
     try:
-        with _serve(tmp_path / "langgraph.log") as url:
+        with langgraph_dev(tmp_path / "langgraph.log") as url:
             tid = asyncio.run(_gated_thread(url, spec))
             browser.get(f"{url}/ui/?run={tid}")
             wait.until(lambda d: text(d, "#run-title") == tid)

@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from benchmarks.processes import free_port, stop, wait_until_up
 
 HERE = Path(__file__).resolve().parent
 TOP = ["git", "rev-parse", "--show-toplevel"]  # the checkout, wherever this file moves
@@ -172,38 +172,19 @@ def test_export_and_eval_read_the_benchmark_from_the_wheel(
         assert method["summary"]["parse_failures"] == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def inspector(installed: Installed, optimized: object) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(installed.drpo), "ui", "--port", str(port)], cwd=installed.work, env=installed.env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}/ui"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                urllib.request.urlopen(f"{base}/api/runs", timeout=5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the inspector did not start"
-                time.sleep(0.3)
+        wait_until_up(f"{base}/api/runs", proc, 120, "the inspector")
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 20)
 
 
 def _get(url: str) -> bytes:

@@ -14,28 +14,18 @@ import pytest
 
 from drpo.cli.main import main
 from drpo.core.config import Sampling
-from drpo.core.models import methods
-from tests.conftest import fresh_clients, show
+from tests.conftest import SMALL, fresh_clients, fresh_provider, show
 from tests.openai_server import OpenAIServer, cap_of, method_of
-
-ARGS = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
 
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DRPO_TIMEOUT_S", "5")
-    monkeypatch.delenv("DRPO_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    fresh_clients()
-    methods.forget()
-    yield
-    fresh_clients()
-    methods.forget()
+    yield from fresh_provider(monkeypatch, "5")
 
 
 def _optimize(runs: Path, spec: str, *extra: str) -> int:
     return main(
-        ["optimize", "--run-dir", str(runs), "--run-id", "n", "--models", spec, *ARGS, *extra]
+        ["optimize", "--run-dir", str(runs), "--run-id", "n", "--models", spec, *SMALL, *extra]
     )
 
 

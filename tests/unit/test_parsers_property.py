@@ -15,26 +15,18 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage
 
 from drpo.core.aspects import ASPECTS
 from drpo.core.meta_prompts import JUDGE, SELECT_ASPECTS, aspect_list, eval_dict
-from drpo.core.models.structured import extract_json, parse_reply
+from drpo.core.models.structured import parse_reply
+from drpo.core.replies import extract_json
 from drpo.core.schemas import judge_schema, validate_judge_reply
-from tests.conftest import REACHED
+from tests.properties import PARSE_ERRORS, SETTINGS, floor
 
-PARSE_ERRORS = (OutputParserException, ValueError)  # ValidationError is a ValueError
-# derandomized: the same examples every run, so the counts of examples reaching each assertion
-# (and their floors) are reproducible
-SETTINGS = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 NAMES = list(ASPECTS)
 LOWER = {n.lower() for n in NAMES}
 
@@ -80,13 +72,6 @@ def expected_score(value: Any) -> float | None:
     else:
         return None
     return number if math.isfinite(number) and 1 <= number <= 5 else None
-
-
-def floor(name: str, reached: Counter[str], **floors: int) -> None:
-    """Record how many examples reached each assertion, and require a floor for each."""
-    REACHED[name] = dict(reached)
-    low = {k: reached[k] for k, least in floors.items() if reached[k] < least}
-    assert not low, f"{name}: too few examples reached {low} (floors {floors})"
 
 
 def test_extract_json_never_crashes() -> None:

@@ -9,17 +9,14 @@ from pathlib import Path
 import pytest
 
 from drpo.cli.main import main
-from tests.conftest import read_log
-from tests.integration.test_state_files import SMALL, STOP_AT
+from tests.conftest import STOP_AT, TINY, read_log
 
 
 def test_overrides_on_a_finished_run_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = str(tmp_path / "runs")
-    assert (
-        main(["optimize", "--run-dir", run_dir, "--run-id", "r", "--models", "fake", *SMALL]) == 0
-    )
+    assert main(["optimize", "--run-dir", run_dir, "--run-id", "r", "--models", "fake", *TINY]) == 0
     meta = (tmp_path / "runs" / "r" / "run.json").read_bytes()
     capsys.readouterr()
     for flags in (["--judge", "fake:latency_ms=1"], ["--models", "fake:latency_ms=1"]):
@@ -44,7 +41,7 @@ def test_a_switch_mid_run_is_kept_with_the_level_it_starts_from(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = str(tmp_path / "runs")
-    first = ["optimize", "--run-dir", run_dir, "--run-id", "r", "--models", "fake", *SMALL]
+    first = ["optimize", "--run-dir", run_dir, "--run-id", "r", "--models", "fake", *TINY]
     assert main([*first, "--llm-cache", "off", "--max-calls", str(STOP_AT)]) == 3
     capsys.readouterr()
     assert main(["show", "r", "--run-dir", run_dir, "--json"]) == 0

@@ -24,7 +24,7 @@ from drpo.core.schemas import (
     judge_schema,
     validate_judge_reply,
 )
-from tests.unit.test_parsers_property import PARSE_ERRORS, SETTINGS, floor
+from tests.properties import PARSE_ERRORS, SETTINGS, floor
 
 NAMES = list(ASPECTS)
 words = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=30)

@@ -29,11 +29,9 @@ from drpo.core.schemas import (
 from drpo.core.summary import comparable
 from drpo.ui.backends import LocalRuns
 from drpo.ui.views import ForkRequest
-from tests.conftest import fresh_clients, show
+from tests.conftest import SMALL, TINY, fresh_clients, fresh_provider, show
 from tests.openai_server import OpenAIServer, method_of, schemas_of, strict_violations
 
-TINY = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "--seeds", "2", "-K", "1"]
-SMALL = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
 SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels", "calls")
 REPLY_SCHEMAS: list[Any] = [
     AspectSelectionReply,
@@ -46,14 +44,7 @@ REPLY_SCHEMAS: list[Any] = [
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("DRPO_TIMEOUT_S", "5")
-    monkeypatch.delenv("DRPO_API_KEY", raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
-    fresh_clients()
-    methods.forget()
-    yield
-    fresh_clients()
-    methods.forget()
+    yield from fresh_provider(monkeypatch, "5", openai_key="sk-test-not-a-key")
 
 
 def _optimize(runs: Path, run_id: str, spec: str, *extra: str, args: list[str] = TINY) -> int:

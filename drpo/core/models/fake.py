@@ -21,15 +21,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, PrivateAttr
 
 from drpo.core.aspects import ASPECTS
+from drpo.core.models.base import ReplyChatModel
 from drpo.core.models.structured import structured_via_json_schema
 
 KINDS = {
@@ -45,7 +43,7 @@ def _digest(*parts: Any) -> int:
     return int(hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12], 16)
 
 
-class FakeChatModel(BaseChatModel):
+class FakeChatModel(ReplyChatModel):
     latency_ms: float = 0.0
     malformed_rate: float = 0.0
     log: str | None = None
@@ -144,38 +142,33 @@ class FakeChatModel(BaseChatModel):
             with self._lock, Path(self.events).open("a", encoding="utf-8") as f:
                 f.write(line + "\n")
 
-    def _result(self, kind: str, content: str, messages: list[BaseMessage]) -> ChatResult:
-        # token usage as whitespace-separated words, so budgets and usage can be tested
-        used = sum(len(str(m.content).split()) for m in messages), len(content.split())
-        usage = UsageMetadata(input_tokens=used[0], output_tokens=used[1], total_tokens=sum(used))
-        message = AIMessage(content, response_metadata={"kind": kind}, usage_metadata=usage)
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _start(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> tuple[str, str, str]:
         kind, key, content = self._reply(messages, **kwargs)
         self._event("start", kind, key)
+        return kind, key, content
+
+    def _message(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> BaseMessage:
+        kind, key, content = self._start(messages, kwargs)
         time.sleep(self.latency_ms / 1000)
         self._record(kind, key)
-        return self._result(kind, content, messages)
+        return _ai_message(kind, content, messages)
 
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        kind, key, content = self._reply(messages, **kwargs)
-        self._event("start", kind, key)
+    async def _amessage(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> BaseMessage:
+        kind, key, content = self._start(messages, kwargs)
         await asyncio.sleep(self.latency_ms / 1000)
         self._record(kind, key)
-        return self._result(kind, content, messages)
+        return _ai_message(kind, content, messages)
+
+
+def _ai_message(kind: str, content: str, messages: list[BaseMessage]) -> AIMessage:
+    # token usage as whitespace-separated words, so budgets and usage can be tested
+    used = sum(len(str(m.content).split()) for m in messages), len(content.split())
+    usage = UsageMetadata(input_tokens=used[0], output_tokens=used[1], total_tokens=sum(used))
+    return AIMessage(content, response_metadata={"kind": kind}, usage_metadata=usage)
 
 
 def _current(text: str) -> str:

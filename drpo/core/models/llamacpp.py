@@ -2,7 +2,7 @@
 
 One ``Llama`` per (path, n_ctx) per process, shared by every ``ChatLlamaCpp`` on that file and
 serialised by a lock (a llama.cpp context is not thread-safe). Async calls go through
-``BaseChatModel``'s default ``_agenerate``, which runs ``_generate`` in an executor thread.
+``ReplyChatModel``'s default ``_amessage``, which runs ``_message`` in an executor thread.
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from llama_cpp import Llama, LlamaGrammar
 from pydantic import BaseModel
 
 from drpo.core.messages import COMPLETION_STOP, clean_completion, render_completion
+from drpo.core.models.base import ReplyChatModel
 from drpo.core.models.structured import structured_via_json_schema
 from drpo.core.models.wire import small_int_enum
 
@@ -98,7 +96,7 @@ def _to_openai(messages: Sequence[BaseMessage]) -> list[Any]:
     return out
 
 
-class ChatLlamaCpp(BaseChatModel):
+class ChatLlamaCpp(ReplyChatModel):
     """A llama.cpp GGUF model run in-process; ``completion_mode`` for models without a chat
     template (prompt rendered by ``render_completion``, cut by ``clean_completion``)."""
 
@@ -126,13 +124,9 @@ class ChatLlamaCpp(BaseChatModel):
             "repeat_penalty": self.repeat_penalty,
         }
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _message(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> BaseMessage:
         llama, lock = get_llama(self.model_path, self.n_ctx)
         stops = list(stop or []) + list(kwargs.get("stop") or [])
         params: dict[str, Any] = {
@@ -165,7 +159,7 @@ class ChatLlamaCpp(BaseChatModel):
                 choice = response["choices"][0]
                 text = (choice["message"].get("content") or "").strip()
         usage = response.get("usage") or {}
-        message = AIMessage(
+        return AIMessage(
             content=text,
             usage_metadata=UsageMetadata(
                 input_tokens=usage.get("prompt_tokens", 0),
@@ -177,7 +171,6 @@ class ChatLlamaCpp(BaseChatModel):
                 "model_name": Path(self.model_path).name,
             },
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def with_structured_output(
         self, schema: type[BaseModel] | dict[str, Any], **kwargs: Any

@@ -3,38 +3,22 @@
 
 The schema goes to the model as ``response_format={"type": "json_schema", ...}`` so that a
 grammar-capable backend constrains decoding to it; the reply is then parsed and validated
-with pydantic. An invalid reply raises ``OutputParserException`` so callers can retry.
+with pydantic. An invalid reply raises an ``OutputParserException`` (drpo.core.replies) so
+callers can retry.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from typing import Any
 
-from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-
-
-def extract_json(text: str) -> Any:
-    """Parse JSON from a reply, tolerating code fences and chatter around one object."""
-    candidates = [text.strip()]
-    candidates += [m.strip() for m in _FENCE.findall(text)]
-    start, end = text.find("{"), text.rfind("}")
-    if start != -1 and end > start:
-        candidates.append(text[start : end + 1])
-    for candidate in candidates:
-        try:
-            return json.loads(candidate, strict=False)
-        except json.JSONDecodeError:
-            continue
-    raise OutputParserException(f"reply is not valid JSON: {text[:200]!r}", llm_output=text)
+from drpo.core.replies import extract_json, text_of, validate
 
 
 @functools.cache
@@ -53,16 +37,7 @@ def json_schema_format(schema: type[BaseModel] | dict[str, Any]) -> dict[str, An
 
 
 def parse_reply(message: BaseMessage, schema: type[BaseModel] | dict[str, Any]) -> Any:
-    text = message.content if isinstance(message.content, str) else str(message.content)
-    data = extract_json(text)
-    if isinstance(schema, dict):
-        if not isinstance(data, dict):
-            raise OutputParserException(f"expected a JSON object, got {text[:200]!r}")
-        return data
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        raise OutputParserException(f"reply does not match {schema.__name__}: {exc}") from exc
+    return validate(extract_json(text_of(message)), schema)
 
 
 def structured_via_json_schema(
