@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from drpo.core.config import Context
-from drpo.core.judges import resolve_judge
+from drpo.core.scoring import resolve_judge
 from drpo.core.state import Evaluation, JudgeTask
 
 

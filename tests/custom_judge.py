@@ -5,7 +5,7 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from drpo.core.config import Context
-from drpo.core.judges import Verdict
+from drpo.core.scoring import Verdict
 from drpo.core.state import JudgeTask
 
 

@@ -50,9 +50,9 @@ async def _answer(args: argparse.Namespace) -> int:
     from drpo.cli.main import _print_summary
     from drpo.cli.runs import RunFailed, unreadable
     from drpo.core.schemas import ApprovalAnswer
+    from drpo.runtime.file_checks import StateFileError
     from drpo.runtime.runlock import RunLocked
     from drpo.runtime.runner import Run, RunError, execute, summary
-    from drpo.runtime.statefiles import StateFileError
 
     run = Run(args.run_dir, args.run_id)
     run.load()

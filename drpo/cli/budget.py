@@ -28,12 +28,8 @@ def add_flags(optimize: argparse.ArgumentParser, resume: argparse.ArgumentParser
             "--llm-cache",
             help=described("llm_cache"),
         )
-        parser.add_argument(
-            "--max-calls", type=int, help=described("max_calls")
-        )
-        parser.add_argument(
-            "--max-tokens", type=int, help=described("max_tokens")
-        )
+        parser.add_argument("--max-calls", type=int, help=described("max_calls"))
+        parser.add_argument("--max-tokens", type=int, help=described("max_tokens"))
         parser.add_argument(
             "--max-usd",
             type=float,
@@ -53,9 +49,7 @@ def add_flags(optimize: argparse.ArgumentParser, resume: argparse.ArgumentParser
             metavar="ROLE=METHOD",
             help=described("structured") + ", e.g. judge=tools",
         )
-        parser.add_argument(
-            "--max-concurrency", type=int, help=described("max_concurrency")
-        )
+        parser.add_argument("--max-concurrency", type=int, help=described("max_concurrency"))
         parser.add_argument("--rps", type=float, help=described("requests_per_second"))
 
 

@@ -49,8 +49,8 @@ def _config(base: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 async def _fork(args: argparse.Namespace) -> int:
     from drpo.cli.runs import execute_cli
     from drpo.cli.show import print_summary
-    from drpo.core.judges import resolve_judge
     from drpo.core.models.registry import parse_spec
+    from drpo.core.scoring import resolve_judge
     from drpo.runtime.forking import fork_run, forked_context
     from drpo.runtime.runner import Run, RunError
 

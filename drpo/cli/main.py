@@ -29,14 +29,14 @@ from drpo.cli.show import print_summary as _print_summary
 from drpo.core.calls import DRPOCallError
 from drpo.core.config import Context, RunConfig, described
 from drpo.core.data import DataError, load_icl, load_seeds, shuffled
-from drpo.core.judges import resolve_judge
 from drpo.core.models.registry import SpecError, parse_spec
 from drpo.core.plan import validation_count
 from drpo.core.provider_errors import describe, is_provider_error
+from drpo.core.scoring import resolve_judge
 from drpo.core.session import RunPaused
+from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.persistence import redact
 from drpo.runtime.runner import Run, RunError, summary
-from drpo.runtime.statefiles import StateFileError
 
 # Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
 # ``handler=async fn(args) -> int`` with ``set_defaults``. Their errors follow main()'s rules.

@@ -12,9 +12,9 @@ from drpo.cli.budget import apply_flags
 from drpo.core.models.registry import SpecError, parse_spec
 from drpo.core.provenance import resume_point
 from drpo.core.session import RunPaused
+from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.runlock import RunLocked
 from drpo.runtime.runner import Run, RunError, execute, summary
-from drpo.runtime.statefiles import StateFileError
 
 ROLES = ("base", "optimizer", "judge", "selector")
 

@@ -155,7 +155,7 @@ class Context:
     )
     judge_node: str = field(
         default="dynamic",
-        metadata=_about("the judge: dynamic | holistic | module:function (drpo/core/judges.py)"),
+        metadata=_about("the judge: dynamic | holistic | module:function (drpo/core/scoring.py)"),
     )
     parse_retries: int = field(
         default=5, metadata=_about("re-samples of a reply that does not parse, per call")

@@ -15,7 +15,7 @@ from drpo.core.config import Context, RunConfig
 from drpo.core.prices import role_prices
 from drpo.core.session import ROLES, Budget, Session
 from drpo.core.usage import USAGE_FILE, Usage
-from drpo.runtime.statefiles import StateFileError, check_cache
+from drpo.runtime.file_checks import StateFileError, check_cache
 
 
 class LLMCache:

@@ -60,7 +60,7 @@ async def open_persistence(
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
     from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-    from drpo.runtime.statefiles import create_sqlite, read_only_uri
+    from drpo.runtime.file_checks import create_sqlite, read_only_uri
 
     file = run_dir / "checkpoints.sqlite"
     if read_only:

@@ -26,12 +26,12 @@ from drpo.core.files import create_exclusive, write_atomic
 from drpo.core.provenance import history_of, initial_history, record_switches
 from drpo.core.provider_errors import ProviderErrors
 from drpo.core.summary import summarize_run
-from drpo.runtime import statefiles
+from drpo.runtime import file_checks
 from drpo.runtime.cache import cache_file, open_session
+from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.persistence import check_url, open_persistence, redact
 from drpo.runtime.run_record import provider_facts, structured_methods
 from drpo.runtime.runlock import hold, one_writer
-from drpo.runtime.statefiles import StateFileError
 from drpo.runtime.stopping import graceful_stop, paused_error
 from graph import builder
 
@@ -76,7 +76,7 @@ class Run:
 
     def meta(self) -> dict[str, Any]:
         """run.json; a missing or damaged one is an error that names it."""
-        meta = statefiles.read_meta(self.meta_file)
+        meta = file_checks.read_meta(self.meta_file)
         if meta is None:
             raise RunError(f"no run {self.id!r} in {self.root}")
         return meta
@@ -144,7 +144,7 @@ class Run:
     def check_files(self, llm_cache: str | None = "off") -> None:
         """Read-only checks of the files a writer needs (``llm_cache``: the context's)."""
         cache = None if llm_cache == "off" else cache_file(self.root, llm_cache)
-        statefiles.check_run(self.dir, self.root, self._url(), cache)
+        file_checks.check_run(self.dir, self.root, self._url(), cache)
 
     def input(self, config: RunConfig) -> dict[str, Any]:
         """The graph input of a new run: its config and, with --icl-from, the reused ICL set."""
@@ -158,13 +158,13 @@ class Run:
     async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
         """The graph on this run's checkpointer and the run dir's store (none if read-only)."""
         url = self._url()
-        statefiles.check_run(self.dir, self.root, url, None, self.read_only)
+        file_checks.check_run(self.dir, self.root, url, None, self.read_only)
         async with (
-            statefiles.reading(self.dir, url, self.read_only),
+            file_checks.reading(self.dir, url, self.read_only),
             open_persistence(self.dir, self.root, url, self.read_only) as (saver, store),
         ):
             if (await saver.aget_tuple(self.thread)) is None:
-                statefiles.no_checkpoints(self.dir, self.id, url)
+                file_checks.no_checkpoints(self.dir, self.id, url)
             yield builder.compile(checkpointer=saver, store=store)
 
     @asynccontextmanager
@@ -181,7 +181,7 @@ class Run:
 
     async def has_checkpoints(self) -> bool:
         """Whether the checkpointer already holds this thread (a shared Postgres database)."""
-        return await statefiles.holds_thread(self.dir, self.root, self._url(), self.thread)
+        return await file_checks.holds_thread(self.dir, self.root, self._url(), self.thread)
 
 
 Progress = Callable[[str], None]

@@ -16,8 +16,8 @@ from starlette.staticfiles import StaticFiles
 
 from drpo.core.models.registry import SpecError
 from drpo.core.schemas import ApprovalAnswer
+from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.runner import RunError
-from drpo.runtime.statefiles import StateFileError
 from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
 from drpo.ui.views import ForkRequest

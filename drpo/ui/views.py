@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from drpo.core.config import RunConfig
-from drpo.core.judges import resolve_judge
 from drpo.core.models.registry import parse_spec
+from drpo.core.scoring import resolve_judge
 from drpo.core.state import STAGES
 from drpo.runtime.runner import RunError
 

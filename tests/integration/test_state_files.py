@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 
 from drpo.cli.main import main
 from drpo.core.config import Context
-from drpo.core.judges import Verdict, dynamic_judge
+from drpo.core.scoring import Verdict, dynamic_judge
 from drpo.core.state import JudgeTask
 from drpo.core.summary import comparable
 from tests.conftest import STOP_AT, TINY

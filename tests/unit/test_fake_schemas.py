@@ -13,7 +13,6 @@ import pytest
 from pydantic import BaseModel, Field
 
 from drpo.core.calls import call_json
-from drpo.core.judges import Overall
 from drpo.core.models import get_chat_model
 from drpo.core.schemas import (
     AspectSelectionReply,
@@ -22,6 +21,7 @@ from drpo.core.schemas import (
     judge_schema,
     validate_judge_reply,
 )
+from drpo.core.scoring import Overall
 from evals.judge import reply_schema
 from evals.parse import parse_judge_reply
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config

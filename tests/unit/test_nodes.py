@@ -13,10 +13,10 @@ from langgraph.store.memory import InMemoryStore
 
 from drpo.core.calls import DRPOCallError
 from drpo.core.config import Context, RunConfig
-from drpo.core.judges import resolve_judge
 from drpo.core.messages import build_messages, clean_completion, render_completion
 from drpo.core.models.registry import SpecError, get_chat_model, parse_spec
 from drpo.core.plan import level_queries
+from drpo.core.scoring import resolve_judge
 from drpo.core.state import Candidate, DRPOState, JudgeTask
 from nodes.drop_duplicates import drop_duplicates
 from nodes.judge import judge

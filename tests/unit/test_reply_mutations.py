@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage
 
 from drpo.core.aspects import ASPECTS
-from drpo.core.judges import Overall
 from drpo.core.models.structured import parse_reply
 from drpo.core.schemas import (
     AspectSelectionReply,
@@ -24,6 +23,7 @@ from drpo.core.schemas import (
     judge_schema,
     validate_judge_reply,
 )
+from drpo.core.scoring import Overall
 from tests.properties import PARSE_ERRORS, SETTINGS, floor
 
 NAMES = list(ASPECTS)

@@ -16,7 +16,6 @@ import pytest
 
 from drpo.cli.budget import EXIT_BUDGET
 from drpo.cli.main import main
-from drpo.core.judges import Overall
 from drpo.core.models import methods
 from drpo.core.models.structured import json_schema_format
 from drpo.core.models.wire import wire_schema
@@ -26,6 +25,7 @@ from drpo.core.schemas import (
     ResponseTransitionReply,
     judge_schema,
 )
+from drpo.core.scoring import Overall
 from drpo.core.summary import comparable
 from drpo.ui.backends import LocalRuns
 from drpo.ui.views import ForkRequest

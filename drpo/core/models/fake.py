@@ -33,7 +33,7 @@ from drpo.core.models.structured import structured_via_json_schema
 KINDS = {
     "AspectSelectionReply": "select",
     "JudgeReply": "judge",
-    "Overall": "judge",  # the holistic judge (drpo/core/judges.py)
+    "Overall": "judge",  # the holistic judge (drpo/core/scoring.py)
     "PromptTransitionReply": "transition",
     "ResponseTransitionReply": "transition",
 }
