@@ -4,7 +4,8 @@
     level t:  prepare_level -> [transition -> drop_duplicates] -> (generate ->) judge
               -> prune_beam -> [review_best] -> next level | finish_stage
     finish_stage: stage 1 (Alg. 1, ICL responses) -> begin_stage of stage 2 (Alg. 2, the
-              system prompt) -> ... -> [prepare_validation -> generate -> judge -> choose_prompt]
+              system prompt) -> ... -> [prepare_validation -> generate -> judge -> choose_prompt
+              -> [prepare_confirmation -> generate -> judge -> confirm_prompt]]
 
 Alg. 1 and Alg. 2 differ only in what a candidate is (a response, a system prompt) and which
 queries score it; both run this loop with the stage as data. Each checkpoint after a level's
@@ -22,8 +23,16 @@ from langgraph.graph import END, START, StateGraph
 from drpo.core.config import Context
 from drpo.core.state import DRPOInput, DRPOState
 from graph.policies import LLM_RETRY
-from graph.routes import after_judge, after_level, next_level, send_scoring, send_transitions
+from graph.routes import (
+    after_choice,
+    after_judge,
+    after_level,
+    next_level,
+    send_scoring,
+    send_transitions,
+)
 from nodes.begin_stage import begin_stage
+from nodes.confirm import confirm_prompt, prepare_confirmation
 from nodes.drop_duplicates import drop_duplicates
 from nodes.finish_stage import finish_stage
 from nodes.generate import generate
@@ -52,6 +61,8 @@ builder.add_node("review_best", review_best)
 builder.add_node("finish_stage", finish_stage)
 builder.add_node("prepare_validation", prepare_validation)
 builder.add_node("choose_prompt", choose_prompt)
+builder.add_node("prepare_confirmation", prepare_confirmation)
+builder.add_node("confirm_prompt", confirm_prompt)
 
 builder.add_edge(START, "load_data")
 builder.add_edge("select_aspects", "begin_stage")
@@ -61,12 +72,16 @@ builder.add_conditional_edges(
 )
 builder.add_edge("transition", "drop_duplicates")
 builder.add_conditional_edges("drop_duplicates", send_scoring, ["generate", "judge", "prune_beam"])
-builder.add_conditional_edges("judge", after_judge, ["prune_beam", "choose_prompt"])
+builder.add_conditional_edges(
+    "judge", after_judge, ["prune_beam", "choose_prompt", "confirm_prompt"]
+)
 builder.add_conditional_edges(
     "prune_beam", after_level, ["review_best", "prepare_level", "finish_stage"]
 )
 builder.add_conditional_edges("review_best", next_level, ["prepare_level", "finish_stage"])
 builder.add_conditional_edges("prepare_validation", send_scoring, ["generate", "prune_beam"])
-builder.add_edge("choose_prompt", END)
+builder.add_conditional_edges("choose_prompt", after_choice, ["prepare_confirmation", END])
+builder.add_conditional_edges("prepare_confirmation", send_scoring, ["generate", "prune_beam"])
+builder.add_edge("confirm_prompt", END)
 
 graph = builder.compile(name="drpo")

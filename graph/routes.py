@@ -68,8 +68,15 @@ def send_transitions(state: DRPOState) -> Scoring:
     return sends or "prune_beam"
 
 
-def after_judge(state: DRPOState) -> Literal["prune_beam", "choose_prompt"]:
+def after_judge(state: DRPOState) -> Literal["prune_beam", "choose_prompt", "confirm_prompt"]:
+    if state.get("confirm_candidates"):  # stage B of validation: nodes/confirm.py
+        return "confirm_prompt"
     return "choose_prompt" if state.get("validation_candidates") else "prune_beam"
+
+
+def after_choice(state: DRPOState) -> Literal["prepare_confirmation", "__end__"]:
+    """choose_prompt either chose P* or left the best on validation to be confirmed."""
+    return "prepare_confirmation" if state.get("confirm_candidates") else "__end__"
 
 
 def next_level(state: DRPOState) -> Literal["prepare_level", "finish_stage"]:

@@ -11,7 +11,7 @@ from langgraph.types import Command, Send
 
 from drpo.core.config import Context, RunConfig
 from drpo.core.data import load_icl, load_seeds, shuffled
-from drpo.core.plan import planned_queries, validation_count
+from drpo.core.plan import confirm_count, planned_queries
 from drpo.core.records import require_store, thread_of, write_plan
 from drpo.core.state import DRPOInput, SelectTask
 
@@ -27,7 +27,7 @@ async def load_data(
         raise ValueError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
     stage2 = config.system_prompt
     seeds = shuffled(load_seeds(config.seed_dir), stage2.shuffle_seed, stage2.seeds)
-    validation_count(config, len(seeds))  # an explicit --validation N the seeds cannot serve
+    confirm_count(config, len(seeds))  # an explicit --validation/--confirm N the seeds cannot serve
     await write_plan(require_store(runtime.store), thread_of(runtime), seeds)
     update: dict[str, Any] = {
         "config": config.model_dump(),

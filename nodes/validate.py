@@ -4,13 +4,16 @@ prepare_validation: the candidates are the initial prompt, each level's best and
 beam (one text is scored once, under all its sources); the queries are the seeds after those
 the levels used (``drpo.core.plan``). Each candidate is answered by the base model with ICL
 retrieval and judged on every validation query, like a level (generate -> judge).
-choose_prompt: with ``gate="significant"`` (default), P* = the highest mean among the candidates
-whose paired difference to the initial prompt is significantly above 0 (one-sided t test at 5%),
-else the initial prompt; with ``gate="none"``, the highest mean. Ties go to the earlier source
-(the initial prompt first). 95% CIs and the paired difference to the initial prompt are kept.
-Why the gate: picking the best of several noisy means favours a lucky candidate; measured in a
-simulated world (benchmarks/selection_noise.py), the plain maximum returned a prompt truly worse
-than the initial one in about 4 runs in 10 when most rewrites hurt.
+choose_prompt (stage A): P_top = the highest validation mean (ties go to the earlier source, the
+initial prompt first). With ``gate="significant"`` (default) P_top must then beat the initial
+prompt P on fresh confirmation queries (stage B, nodes/confirm.py), unless P_top is P. Without
+confirmation queries (``confirm=0``, or no seeds left) the gate falls back to one stage: P* = the
+highest mean among the candidates whose paired difference to P on the validation queries is
+significantly above 0 (one-sided t test at 5%), else P. With ``gate="none"``, P* = P_top.
+Why two stages: the best of several noisy means is favoured by luck (the winner's curse); tested
+on the queries that chose it, it passes too often. Measured in a simulated world
+(benchmarks/selection_noise.py, docs/selection-noise.md): the plain maximum returned a prompt truly
+worse than P in about 4 runs in 10 when most rewrites hurt, the one-stage gate in up to 7 in 100.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from drpo.core.config import Context, RunConfig
-from drpo.core.plan import validation_queries
+from drpo.core.plan import confirm_count, validation_queries
 from drpo.core.records import read_levels, read_plan, require_store, thread_of
 from drpo.core.state import Candidate, DRPOState
 from drpo.core.stats import better, mean_ci
@@ -89,7 +92,8 @@ def _candidate(row: dict[str, Any], level: int) -> Candidate:
     }
 
 
-async def choose_prompt(state: DRPOState) -> dict[str, Any]:
+async def choose_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
+    config = RunConfig.model_validate(state["config"])
     queries = state["level_queries"]
     rewards: dict[str, dict[str, float]] = defaultdict(dict)
     for ev in state.get("evaluations", []):
@@ -100,32 +104,62 @@ async def choose_prompt(state: DRPOState) -> dict[str, Any]:
         values = [rewards[cid][q] for q in queries]
         rows.append({"entry": entry, "values": values, **mean_ci(values)})
     initial = rows[0]  # the initial prompt is the first candidate
-    gate = RunConfig.model_validate(state["config"]).system_prompt.gate
-    eligible = [rows[0]] + [
-        r
-        for r in rows[1:]
-        if gate == "none"
-        or better([c - i for c, i in zip(r["values"], initial["values"], strict=True)])
-    ]
-    chosen = max(eligible, key=lambda r: r["mean"])  # max keeps the first of equal means
-    diffs = [c - i for c, i in zip(chosen["values"], initial["values"], strict=True)]
-    difference = mean_ci(diffs)
+    top = max(rows, key=lambda r: r["mean"])  # max keeps the first of equal means
+    gate = config.system_prompt.gate
+    seeds = await read_plan(runtime.store, thread_of(runtime))
+    confirm = confirm_count(config, len(seeds))
     validation = {
         "queries": queries,
         "candidates": [_public(r) for r in rows],
         "initial": _public(initial),
-        "chosen": {**_public(chosen), "text": chosen["entry"]["candidate"]["text"]},
-        "difference": difference,
-        "significant": chosen is not initial and better(diffs),
+        "top": _public(top),
         "gate": gate,
+        "confirmation": None,
     }
-    return {
-        "validation": validation,
-        "best_system_prompt": chosen["entry"]["candidate"]["text"],
-        "best_reward": chosen["mean"],
-        "evaluations": Overwrite([]),
-        "frontier": [],
+    update: dict[str, Any] = {"evaluations": Overwrite([]), "frontier": []}
+    if gate == "significant" and confirm > 0 and top is not initial:  # stage B: nodes/confirm.py
+        entries = [initial["entry"], top["entry"]]
+        return {**update, "validation": validation, "confirm_candidates": entries}
+    notes = list(state.get("notes", []))
+    if gate == "none":
+        chosen, rule = top, "highest-mean"
+    elif confirm > 0:
+        chosen, rule = initial, "top-is-initial"
+    else:  # one stage: the gate on the validation queries that chose P*
+        eligible = [initial] + [r for r in rows[1:] if better(_diffs(r, initial))]
+        chosen, rule = max(eligible, key=lambda r: r["mean"]), "validation-gate"
+        if config.system_prompt.confirm is None:
+            notes.append(NO_CONFIRMATION)
+    significant = chosen is not initial and better(_diffs(chosen, initial))
+    text = chosen["entry"]["candidate"]["text"]
+    final = decided(validation, _public(chosen), text, significant, rule)
+    return {**update, **final, "notes": notes}
+
+
+NO_CONFIRMATION = (
+    "no seed queries are left to confirm P* on fresh queries: it was tested on the validation "
+    "queries that chose it, which favours a lucky candidate; use --seeds to add some"
+)
+
+
+def decided(
+    validation: dict[str, Any], chosen: dict[str, Any], text: str, significant: bool, rule: str
+) -> dict[str, Any]:
+    """The final validation block and P*: ``chosen`` is a public row of the validation stage."""
+    initial = validation["initial"]["rewards"]
+    diffs = [c - i for c, i in zip(chosen["rewards"], initial, strict=True)]
+    final = {
+        **validation,
+        "chosen": {**chosen, "text": text},
+        "difference": mean_ci(diffs),
+        "significant": significant,
+        "rule": rule,
     }
+    return {"validation": final, "best_system_prompt": text, "best_reward": chosen["mean"]}
+
+
+def _diffs(row: dict[str, Any], initial: dict[str, Any]) -> list[float]:
+    return [c - i for c, i in zip(row["values"], initial["values"], strict=True)]
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

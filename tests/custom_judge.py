@@ -1,10 +1,17 @@
-"""A user-supplied judge node for the swap test: scores by answer length, calls no model."""
+"""User-supplied judge nodes (no model calls): the swap test's (by answer length), a perfect one,
+and judges of system prompts for the confirmation tests (tests/unit/test_selection.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+
 from langgraph.runtime import Runtime
 
-from drpo.core.config import Context
+from drpo.core.config import Context, RunConfig
+from drpo.core.data import load_seeds, shuffled
+from drpo.core.plan import confirmation_queries
 from drpo.core.scoring import Verdict
 from drpo.core.state import JudgeTask
 
@@ -21,3 +28,47 @@ async def perfect_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
     """Every aspect scores 5 (stage 1 stops each track at once)."""
     aspects = task["aspects"]["aspects"]
     return {"scores": {a: {"rationale": "perfect", "score": 5.0} for a in aspects}, "calls": 0}
+
+
+def _verdict(task: JudgeTask, score: float, why: str) -> Verdict:
+    aspects = task["aspects"]["aspects"]
+    return {"scores": {a: {"rationale": why, "score": score} for a in aspects}, "calls": 0}
+
+
+def _is_confirmation(task: JudgeTask) -> bool:
+    config = RunConfig.model_validate(task["config"])
+    sp = config.system_prompt
+    order = shuffled(load_seeds(config.seed_dir), sp.shuffle_seed, sp.seeds)
+    return task["query"] in confirmation_queries(config, order)
+
+
+async def tips_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
+    """A system prompt scores 1 + its number of tips (the fake optimizer adds one per rewrite,
+    keeping up to 4): on every query, a later rewrite is better."""
+    return _verdict(task, float(min(5, 1 + task["candidate"]["text"].count("- Tip"))), "tips")
+
+
+async def lucky_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
+    """tips_judge, except that on the confirmation queries every rewrite scores 1 below the
+    initial prompt: the best prompt on validation was only lucky."""
+    if task["candidate"]["level"] > 0 and _is_confirmation(task):
+        return _verdict(task, 1.0, "unlucky")
+    return _verdict(task, 2.0 if task["candidate"]["level"] == 0 else 5.0, "lucky")
+
+
+async def failing_confirmation_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
+    """tips_judge that logs each judgement to $DRPO_TEST_JUDGE_LOG and, while $DRPO_TEST_FAIL
+    exists, fails on the best prompt's last confirmation query once the other tasks are done."""
+    if _is_confirmation(task) and task["candidate"]["level"] > 0:
+        config = RunConfig.model_validate(task["config"])
+        order = shuffled(load_seeds(config.seed_dir), config.system_prompt.shuffle_seed,
+                         config.system_prompt.seeds)  # fmt: skip
+        if os.path.exists(os.environ["DRPO_TEST_FAIL"]) and (
+            task["query"] == confirmation_queries(config, order)[-1]
+        ):
+            await asyncio.sleep(0.5)  # the superstep's other judgements finish and are saved
+            raise RuntimeError("judge failed on purpose")
+    verdict = await tips_judge(task, runtime)
+    with open(os.environ["DRPO_TEST_JUDGE_LOG"], "a", encoding="utf-8") as f:
+        f.write(json.dumps([task["candidate"]["id"], task["query"]]) + "\n")
+    return verdict

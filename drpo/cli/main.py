@@ -30,7 +30,7 @@ from drpo.core.calls import DRPOCallError
 from drpo.core.config import Context, RunConfig, described
 from drpo.core.data import DataError, load_icl, load_seeds, shuffled
 from drpo.core.models.registry import SpecError, parse_spec
-from drpo.core.plan import validation_count
+from drpo.core.plan import confirm_count
 from drpo.core.provider_errors import describe, is_provider_error
 from drpo.core.scoring import resolve_judge
 from drpo.core.session import RunPaused
@@ -82,7 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--select", choices=["validation", "last-beam"], help="how P* is chosen (validation)"
     )
-    opt.add_argument("--validation", type=int, help="validation queries (default: up to 8 left)")
+    opt.add_argument("--validation", type=int, help="validation queries (default: up to 16 left)")
+    opt.add_argument(
+        "--confirm",
+        type=int,
+        help="fresh queries that confirm the best validation prompt against the initial one "
+        "(default: up to 48 left; 0: none)",
+    )
     opt.add_argument(
         "--gate", choices=["significant", "none"], help="validation: P* must beat P significantly"
     )
@@ -141,6 +147,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         ("seeds", "seeds"),
         ("select", "select"),
         ("validation", "validation"),
+        ("confirm", "confirm"),
         ("gate", "gate"),
         ("prompt_reward", "reward"),
     ):
@@ -159,12 +166,14 @@ def _config(args: argparse.Namespace) -> RunConfig:
         data["seed"] = args.seed
     if args.validation is not None and args.validation < 1:
         raise UsageError(f"--validation must be at least 1, got {args.validation}")
+    if args.confirm is not None and args.confirm < 0:
+        raise UsageError(f"--confirm must be at least 0, got {args.confirm}")
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
         raise UsageError(_one_line(exc) + where) from None
     seeds = load_seeds(config.seed_dir)  # a bad or empty seed set fails here, before a run exists
-    validation_count(config, len(shuffled(seeds, 0, config.system_prompt.seeds)))
+    confirm_count(config, len(shuffled(seeds, 0, config.system_prompt.seeds)))  # and validation
     pool = len(load_icl(config.icl_path)[: config.icl.n])
     if pool < config.system_prompt.K:
         raise UsageError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")

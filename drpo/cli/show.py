@@ -45,7 +45,8 @@ def _ci(stats: dict[str, Any]) -> str:
 
 
 def print_validation(result: dict[str, Any]) -> None:
-    """Initial vs chosen prompt on the validation queries, with 95% CIs, and what it means."""
+    """Initial vs chosen prompt on the validation queries, with 95% CIs, the confirmation of the
+    best one on fresh queries, and what it means."""
     for note in result.get("notes") or []:
         print(f"note: {note}")
     v = result.get("validation")
@@ -53,12 +54,27 @@ def print_validation(result: dict[str, Any]) -> None:
         return
     print(f"\nvalidation on {len(v['queries'])} held-out queries (mean reward, 95% CI):")
     print(f"  initial prompt: {_ci(v['initial'])}")
+    if v.get("top") and v["top"]["id"] != v["chosen"]["id"]:
+        print(f"  best on validation ({v['top']['source']}): {_ci(v['top'])}")
     print(f"  chosen ({v['chosen']['source']}): {_ci(v['chosen'])}")
     print(f"  paired difference chosen - initial: {_ci(v['difference'])}")
-    if v["chosen"]["id"] == v["initial"]["id"]:
+    c = v.get("confirmation")
+    if c:
         print(
-            "  no candidate was significantly better than the initial prompt: P* is the initial"
-            " prompt"
+            f"confirmation of {c['top']['source']} on {len(c['queries'])} fresh queries "
+            f"(paired one-sided t test at {c['alpha']:.0%}):"
+        )
+        print(f"  initial prompt: {_ci(c['initial'])}")
+        print(f"  {c['top']['source']}: {_ci(c['top'])}")
+        print(f"  paired difference: {_ci(c['difference'])}")
+        verdict = "beats" if c["significant"] else "does NOT significantly beat"
+        print(f"  {c['top']['source']} {verdict} the initial prompt: P* is {v['chosen']['source']}")
+    elif v["chosen"]["id"] == v["initial"]["id"]:
+        print(
+            "  the initial prompt has the highest validation mean: P* is the initial prompt"
+            if v.get("rule") == "top-is-initial"
+            else "  no candidate was significantly better than the initial prompt: P* is the"
+            " initial prompt"
             if v.get("gate") == "significant"
             else "  P* is the initial prompt"
         )

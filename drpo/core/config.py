@@ -58,12 +58,21 @@ class PromptStageConfig(StageConfig):
         default=None,
         ge=1,
         strict=True,
-        description="validation queries (default: up to 8 of the seeds the levels leave)",
+        description="validation queries (default: up to 16 of the seeds the levels leave)",
+    )
+    confirm: int | None = Field(
+        default=None,
+        ge=0,
+        strict=True,
+        description="confirmation queries: the best validation prompt is tested against the "
+        "initial one on this many fresh seeds (default: up to 48 of those left; 0: none, the "
+        "gate tests on the validation queries)",
     )
     gate: Literal["significant", "none"] = Field(
         default="significant",
         description="validation: P* must beat the initial prompt significantly (paired, "
-        "one-sided 5%), else the initial prompt stays; none: the highest mean wins",
+        "one-sided 5%; on fresh confirmation queries), else the initial prompt stays; none: "
+        "the highest validation mean wins",
     )
     reward: Literal["dynamic", "static"] | None = Field(
         default=None, description="this stage's reward (None: the run's `reward`)"

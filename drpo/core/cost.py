@@ -6,15 +6,17 @@ and level 1 expands the single initial state, so it has M children, not W*M. The
 min(W, children) states. Validation selection (``select="validation"``) scores up to
 1 + D + (W - 1) distinct prompts (the initial one, each level's best, the rest of the final
 beam) on V held-out queries, each one generation and one judge call, and selects V more
-aspects. Duplicate proposals (dropped before scoring), texts that recur among the validation
-candidates and ICL tracks stopped early lower these numbers: they are upper bounds.
+aspects; with the gate, the best of them and the initial prompt on C confirmation queries (C
+more selections; the 2C scorings are skipped when the initial prompt is the best). Duplicate
+proposals (dropped before scoring), texts that recur among the validation candidates, a skipped
+confirmation and ICL tracks stopped early lower these numbers: they are upper bounds.
 """
 
 from __future__ import annotations
 
 from drpo.core.config import RunConfig
 from drpo.core.data import load_seeds, shuffled
-from drpo.core.plan import validation_count
+from drpo.core.plan import confirm_count, validation_count
 
 
 def children_per_level(W: int, M: int, D: int) -> list[int]:
@@ -32,11 +34,11 @@ def expected_calls(config: RunConfig, n_icl: int, n_seeds: int | None = None) ->
     sp_children = sum(per_level)
     if n_seeds is None:
         n_seeds = len(shuffled(load_seeds(config.seed_dir), 0, sp.seeds))
-    V = validation_count(config, n_seeds)
-    validated = (sp.D + min(sp.W, per_level[-1])) * V if V else 0
+    V, C = validation_count(config, n_seeds), confirm_count(config, n_seeds)
+    validated = (sp.D + min(sp.W, per_level[-1])) * V + 2 * C if V else 0
     scored = (1 + sp_children) * sp.B + validated
     dynamic = {stage: config.stage_reward(stage) == "dynamic" for stage in ("icl", "system_prompt")}
-    queries = min(n_seeds, (sp.D + 1) * sp.B) + V
+    queries = min(n_seeds, (sp.D + 1) * sp.B) + V + C
     selections = n_icl * dynamic["icl"] + queries * dynamic["system_prompt"]
     return {
         "selector": selections,

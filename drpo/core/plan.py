@@ -1,9 +1,11 @@
-"""What a run will score, known once the data is loaded: each level's queries and the
-validation queries (both from the recorded shuffled seed order), and each stage's W, M, D.
+"""What a run will score, known once the data is loaded: each level's queries, the validation
+and the confirmation queries (all from the recorded shuffled seed order), and each stage's W, M, D.
 
 With B = 1 (the paper) stage-2 level t uses X[t]; with B > 1 every candidate of the level is
 scored on the minibatch X[t*B : (t+1)*B]. The order wraps around when levels outnumber seeds.
-Validation queries are the seeds after the ones the levels use: they never overlap them.
+Validation queries are the seeds after the ones the levels use; confirmation queries (the best
+validation prompt against the initial one, nodes/confirm.py) the seeds after those: the three
+sets never overlap.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from drpo.core.config import RunConfig
 from drpo.core.messages import ICLExample
 
-DEFAULT_VALIDATION = 8
+DEFAULT_VALIDATION = 16
+DEFAULT_CONFIRM = 48
 
 
 class PlanError(ValueError):
@@ -48,7 +51,7 @@ def validation_count(config: RunConfig, n_seeds: int) -> int:
     """How many validation queries the run scores (0: select the last beam's top).
 
     An explicit ``validation`` that the seeds cannot serve is an error; the default takes the
-    seeds that are left, up to 8."""
+    seeds that are left, up to 16."""
     sp = config.system_prompt
     if sp.select != "validation":
         return 0
@@ -70,13 +73,41 @@ def validation_queries(config: RunConfig, seed_order: list[str]) -> list[str]:
     return seed_order[start : start + validation_count(config, len(seed_order))]
 
 
+def confirm_count(config: RunConfig, n_seeds: int) -> int:
+    """How many fresh queries confirm the best validation prompt against the initial one (0:
+    no confirmation; with the gate, the validation queries are tested instead).
+
+    Only with the gate (``gate="significant"``). An explicit ``confirm`` that the seeds left after
+    the validation queries cannot serve is an error; the default takes those left, up to 48."""
+    sp = config.system_prompt
+    validation = validation_count(config, n_seeds)
+    if validation == 0 or sp.gate != "significant":
+        return 0
+    used = min(n_seeds, (config.search_stage().D + 1) * sp.B) + validation
+    left = max(0, n_seeds - used)
+    if sp.confirm is None:
+        return min(DEFAULT_CONFIRM, left)
+    if sp.confirm > left:
+        raise PlanError(
+            f"--confirm {sp.confirm}: only {left} seed queries are left after the {used} that "
+            f"the levels and the {validation} validation queries use; use more seeds (--seeds), "
+            "fewer confirmation or validation queries"
+        )
+    return sp.confirm
+
+
+def confirmation_queries(config: RunConfig, seed_order: list[str]) -> list[str]:
+    start = seeds_used_by_levels(config, seed_order) + validation_count(config, len(seed_order))
+    return seed_order[start : start + confirm_count(config, len(seed_order))]
+
+
 def planned_queries(
     config: RunConfig, icl_base: list[ICLExample], seed_order: list[str]
 ) -> dict[str, list[str]]:
     """Every query the run will score, by the stage whose reward judges it."""
     levels = config.search_stage().D + 1
     stage2 = [q for t in range(levels) for q in level_queries(config, seed_order, t)]
-    stage2 += validation_queries(config, seed_order)
+    stage2 += validation_queries(config, seed_order) + confirmation_queries(config, seed_order)
     return {
         "icl": list(dict.fromkeys(e["query"] for e in icl_base)),
         "system_prompt": list(dict.fromkeys(stage2)),

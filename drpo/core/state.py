@@ -117,6 +117,7 @@ class DRPOState(TypedDict, total=False):
     icl_examples: list[ICLExample]
     icl_report: list[dict[str, Any]]  # per ICL track: the level whose response won, its reward
     validation_candidates: list[dict[str, Any]]  # {"sources": [...], "candidate": Candidate}
+    confirm_candidates: list[dict[str, Any]]  # the initial prompt and the best on validation
     validation: dict[str, Any]
     best_system_prompt: str
     best_reward: float | None

@@ -36,8 +36,10 @@ def test_calls_per_role_match_a5(tmp_path: Path, log_path: Path) -> None:
 def test_minibatch_scores_every_candidate_on_b_queries(tmp_path: Path, log_path: Path) -> None:
     config = {
         "icl": {"n": 2, "D": 1},
-        "system_prompt": {"W": 2, "M": 2, "D": 2, "B": 3, "K": 1, "seeds": 20, "validation": 2},
-    }
+        "system_prompt": {
+            "W": 2, "M": 2, "D": 2, "B": 3, "K": 1, "seeds": 20, "validation": 2, "confirm": 0,
+        },
+    }  # fmt: skip
     result = run_once(tmp_path, "mb", fake_context(fake_spec(log_path)), config)
     # stage 2 children 2 + 4 = 6; scored (1 + 6) * 3 = 21; validation: 1 + D + (W - 1) = 4
     # prompts on 2 queries = 8

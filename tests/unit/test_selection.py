@@ -147,6 +147,8 @@ def test_icl_from_a_run_or_a_pack_skips_stage_1(tmp_path: Path) -> None:
     [
         (["--validation", "0"], "--validation must be at least 1"),
         (["--seeds", "6", "--validation", "3"], "only 2 seed queries are left"),
+        (["--confirm", "-1"], "--confirm must be at least 0, got -1"),
+        (["--seeds", "12", "--validation", "6", "--confirm", "3"], "only 2 seed queries are left"),
         (["--select", "best"], "invalid choice"),
         (["--icl-from", "missing-run"], "no run 'missing-run'"),
         (["--icl-from", "PACK"], "no optimized ICL examples"),
