@@ -3,9 +3,10 @@
 Runs the real graph (``Run.create`` + ``execute``) with every role played by the simulated world
 of drpo/core/models/sim.py: each prompt the optimizer writes has a hidden true quality, the judge
 reports it as noisy integer scores. Per world (improve, degrade), per B (1, 3) and per selection
-(last-beam; validation with the default gate: P* must beat P significantly; validation-mean:
-the highest validation mean, no gate), SEEDS runs; the selections of one seed and B run the same
-search (same world seed, run seed and queries) and differ only in how P* is chosen. Per cell:
+(last-beam; validation with the default gate: the best on VALIDATION queries must beat P on
+CONFIRM fresh queries; validation-mean: the highest validation mean, no gate), SEEDS runs; the
+selections of one seed and B run the same search (same world seed, run seed and queries) and
+differ only in how P* is chosen. Per cell:
 P(P* truly worse than the initial prompt P), mean true gain q(P*) - q(P), regret = q(best prompt
 written in the run, P included) - q(P*). Writes benchmarks/results/selection_noise.{json,png}.
 """
@@ -46,8 +47,10 @@ BS = (1, 3)
 SELECTS = ("last-beam", "validation", "validation-mean")
 REPORTED = SELECTS
 W, M, D = 2, 2, 4
-VALIDATION = int(os.environ.get("SELECTION_NOISE_VALIDATION", "8"))  # the default, or more
-NAME = "selection_noise" + ("" if VALIDATION == 8 else f"_v{VALIDATION}")
+VALIDATION = int(os.environ.get("SELECTION_NOISE_VALIDATION", "16"))  # the default
+CONFIRM = int(os.environ.get("SELECTION_NOISE_CONFIRM", "48"))  # the default; 0: one-stage gate
+SUFFIX = "" if (VALIDATION, CONFIRM) == (16, 48) else f"_v{VALIDATION}_c{CONFIRM}"
+NAME = "selection_noise" + SUFFIX
 
 
 def has_validation() -> bool:
@@ -56,15 +59,18 @@ def has_validation() -> bool:
 
 
 def run_config(seed: int, B: int, select: str) -> dict[str, Any]:
-    """Search W, M, D over B queries per level, then VALIDATION queries none of the levels use;
-    stage 1 minimal (2 examples, one level); K=0 keeps the embedding model out."""
+    """Search W, M, D over B queries per level, then VALIDATION and CONFIRM queries none of the
+    levels use (every selection gets the same seeds, so the same search); stage 1 minimal
+    (2 examples, one level); K=0 keeps the embedding model out."""
     sp: dict[str, Any] = {
         "W": W, "M": M, "D": D, "K": 0, "B": B,
-        "seeds": (D + 1) * B + VALIDATION, "shuffle_seed": seed,
+        "seeds": (D + 1) * B + VALIDATION + CONFIRM, "shuffle_seed": seed,
     }  # fmt: skip
     if has_validation():
         gate = "none" if select == "validation-mean" else "significant"
         sp |= {"select": select.removesuffix("-mean"), "validation": VALIDATION, "gate": gate}
+        if "confirm" in PromptStageConfig.model_fields:
+            sp["confirm"] = CONFIRM
     return {"icl": {"n": 2, "W": 1, "M": 1, "D": 1}, "system_prompt": sp, "seed": seed}
 
 
@@ -93,6 +99,8 @@ async def one_run(root: Path, world: str, seed: int, B: int, select: str) -> dic
     result = await summary(run)
     wall = time.perf_counter() - start
     written = written_prompts(result)
+    records = result["records"]["system_prompt"]
+    texts = {c["id"]: c["text"] for r in records for c in r["candidates"]}
     initial, chosen = config.system_prompt.initial_prompt, result["best_system_prompt"]
     q_p, q_star = true_quality(initial), true_quality(chosen)
     validation = result.get("validation") or {}
@@ -104,9 +112,17 @@ async def one_run(root: Path, world: str, seed: int, B: int, select: str) -> dic
         "chosen_is_initial": chosen == initial,
         "source": (validation.get("chosen") or {}).get("source"),
         "significant": validation.get("significant"),
+        "rule": validation.get("rule"),
+        "top_is_initial": (validation.get("top") or {}).get("source") == "initial",
+        "q_top": true_quality(texts[validation["top"]["id"]]) if validation.get("top") else None,
+        "base_calls": result["calls"].get("base", 0),
         "search": sorted(set(written)),
         "wall_s": round(wall, 3),
     }  # fmt: skip
+
+
+def _share(rows: list[dict[str, Any]], rule: str) -> float:
+    return round(sum(r.get("rule") == rule for r in rows) / len(rows), 4)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
@@ -135,6 +151,9 @@ def cell_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "gain": mean_ci([r["q_chosen"] - r["q_initial"] for r in rows]),
         "regret": mean_ci([r["q_best_written"] - r["q_chosen"] for r in rows]),
         "p_chosen_initial": round(sum(r["chosen_is_initial"] for r in rows) / len(rows), 4),
+        "p_confirmed": _share(rows, "confirmed"),
+        "p_not_confirmed": _share(rows, "not-confirmed"),
+        "base_calls": mean_ci([float(r["base_calls"]) for r in rows]),
         "best_written_gain": mean_ci([r["q_best_written"] - r["q_initial"] for r in rows]),
     }
 
@@ -157,32 +176,30 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
                     (v["q_chosen"] - lb["q_chosen"], v["search"] == lb["search"])
                     for v, lb in zip(by[select], by["last-beam"], strict=True)
                 ]
-                targets.append(
-                    {
-                        "world": world,
-                        "B": B,
-                        "select": select,
-                        "p_worse_le_0.05": stats[select]["p_worse"] <= 0.05,
-                        "gain_ge_last_beam": stats[select]["gain"]["mean"]
-                        >= stats["last-beam"]["gain"]["mean"],
-                        "paired_gain_minus_last_beam": mean_ci([d for d, _ in pairs]),
-                        "same_search_in_pairs": all(same for _, same in pairs),
-                    }
-                )
+                gain, last = stats[select]["gain"]["mean"], stats["last-beam"]["gain"]["mean"]
+                targets.append({
+                    "world": world, "B": B, "select": select,
+                    "p_worse_le_0.05": stats[select]["p_worse"] <= 0.05,
+                    "gain_ge_last_beam": gain >= last,
+                    "paired_gain_minus_last_beam": mean_ci([d for d, _ in pairs]),
+                    "same_search_in_pairs": all(same for _, same in pairs),
+                })  # fmt: skip
     return cells, targets
 
 
 def table(cells: list[dict[str, Any]]) -> str:
     lines = [
-        "| world | B | select | P(P* worse than P) [95% CI] | mean gain ± CI | regret ± CI |",
-        "|---|---|---|---|---|---|",
+        "| world | B | select | P(P* worse than P) [95% CI] | mean gain ± CI | regret ± CI "
+        "| P(P* = P) | answers per run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         lo, hi = c["p_worse_ci95"]
         lines.append(
             f"| {c['world']} | {c['B']} | {c['select']} | {c['p_worse']:.2f} [{lo:.2f}, {hi:.2f}] "
             f"| {c['gain']['mean']:+.3f} ± {c['gain']['ci95']:.3f} "
-            f"| {c['regret']['mean']:.3f} ± {c['regret']['ci95']:.3f} |"
+            f"| {c['regret']['mean']:.3f} ± {c['regret']['ci95']:.3f} "
+            f"| {c['p_chosen_initial']:.2f} | {c['base_calls']['mean']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -223,7 +240,8 @@ def plot(cells: list[dict[str, Any]], path: Path) -> None:
         ax.set_title(title)
     axes[0].legend()
     fig.suptitle(
-        f"Selection under judge noise (sim, noise {NOISE}, W={W} M={M} D={D}, {SEEDS} seeds)"
+        f"Selection under judge noise (sim, noise {NOISE}, W={W} M={M} D={D}, "
+        f"V={VALIDATION} C={CONFIRM}, {SEEDS} seeds)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -257,23 +275,14 @@ def main() -> None:
             f"(paired {d['mean']:+.3f} ± {d['ci95']:.3f})"
         )
     plot(cells, RESULTS / f"{NAME}.png")
+    q0, queries = rows[0]["q_initial"], {B: (D + 1) * B + VALIDATION + CONFIRM for B in BS}
+    search = {"W": W, "M": M, "D": D, "B": list(BS), "validation": VALIDATION}
+    search |= {"confirm": CONFIRM, "seeds": SEEDS, "seed_queries_per_run": queries}
     write_result(
         NAME,
         {
-            "world": {
-                "noise": NOISE,
-                "query_sd": QUERY_SD,
-                "worlds": WORLDS,
-                "q0": rows[0]["q_initial"],
-            },
-            "search": {
-                "W": W,
-                "M": M,
-                "D": D,
-                "B": list(BS),
-                "validation": VALIDATION,
-                "seeds": SEEDS,
-            },
+            "world": {"noise": NOISE, "query_sd": QUERY_SD, "worlds": WORLDS, "q0": q0},
+            "search": search,
             "validation_available": has_validation(),
             "wall_s": round(time.perf_counter() - start, 1),
             "cells": cells,
