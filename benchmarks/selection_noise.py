@@ -43,6 +43,7 @@ TRACE_FIGURES = {
     },
 }
 SEEDS = int(os.environ.get("SELECTION_NOISE_SEEDS", "40"))
+FIRST = int(os.environ.get("SELECTION_NOISE_FIRST_SEED", "0"))  # another set: a replication
 BS = (1, 3)
 SELECTS = ("last-beam", "validation", "validation-mean")
 REPORTED = SELECTS
@@ -50,7 +51,7 @@ W, M, D = 2, 2, 4
 VALIDATION = int(os.environ.get("SELECTION_NOISE_VALIDATION", "16"))  # the default
 CONFIRM = int(os.environ.get("SELECTION_NOISE_CONFIRM", "48"))  # the default; 0: one-stage gate
 SUFFIX = "" if (VALIDATION, CONFIRM) == (16, 48) else f"_v{VALIDATION}_c{CONFIRM}"
-NAME = "selection_noise" + SUFFIX
+NAME = "selection_noise" + SUFFIX + (f"_s{FIRST}" if FIRST else "")
 
 
 def has_validation() -> bool:
@@ -255,7 +256,7 @@ async def measure() -> list[dict[str, Any]]:
         for world in WORLDS:
             for B in BS:
                 for select in selects:
-                    for seed in range(SEEDS):
+                    for seed in range(FIRST, FIRST + SEEDS):
                         row = await one_run(Path(tmp), world, seed, B, select)
                         rows.append(row)
                     print(f"  {world} B={B} {select}: {SEEDS} runs", flush=True)
@@ -277,7 +278,8 @@ def main() -> None:
     plot(cells, RESULTS / f"{NAME}.png")
     q0, queries = rows[0]["q_initial"], {B: (D + 1) * B + VALIDATION + CONFIRM for B in BS}
     search = {"W": W, "M": M, "D": D, "B": list(BS), "validation": VALIDATION}
-    search |= {"confirm": CONFIRM, "seeds": SEEDS, "seed_queries_per_run": queries}
+    search |= {"confirm": CONFIRM, "seeds": SEEDS, "first_seed": FIRST}
+    search["seed_queries_per_run"] = queries
     write_result(
         NAME,
         {
