@@ -101,3 +101,37 @@ def test_sigkill_with_the_cache_replays_cached_calls(tmp_path: Path) -> None:
     [again] = repeats(rows, [proc.pid, *resumer], [proc.pid])
     assert again <= record["started_so_far"] - held == record["in_flight"]
     assert set(starts(rows)) == ref_keys and cached_calls(cache) == 48  # each reply once
+
+
+def test_sigkill_during_confirmation_repeats_at_most_the_calls_in_flight(tmp_path: Path) -> None:
+    """Killed while the best validation prompt and the initial one answer the confirmation
+    queries (the last 16 model calls: the judge is a node that calls no model), the resumed run
+    repeats at most the calls in flight and ends as an unkilled run."""
+    args = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "14",
+            "-K", "2", "--validation", "2", "--confirm", "8",
+            "--judge-node", "tests.custom_judge:tips_judge"]  # fmt: skip
+    spec, ev = _spec(tmp_path, "cref")
+    base = ["--llm-cache", "off"]
+    out = drpo("optimize", "--run-dir", str(tmp_path / "cref"), "--run-id", "cref",
+               "--models", spec, *base, *args)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    want, ref_keys = saved_state(tmp_path / "cref", "cref", None), set(starts(events(ev)))
+    assert want["validation"]["rule"] == "confirmed"
+    spec, ev = _spec(tmp_path, "ck")
+    proc = launch("optimize", "--run-dir", str(tmp_path / "ck"), "--run-id", "ck",
+                  "--models", spec, *base, *args)  # fmt: skip
+    _kill_after(proc, ev, len(ref_keys) - 8, 0.075)
+    state = saved_state(tmp_path / "ck", "ck", None)
+    record = kill(proc, ev, state, None, writer=True, during="confirmation")
+    v = state["validation"]
+    assert v["top"]["source"] != "initial" and "rule" not in v  # stage A done, stage B not
+    resumed = drpo("resume", "ck", "--run-dir", str(tmp_path / "ck"), *base)
+    assert resumed.returncode == 0, resumed.stderr
+    got = saved_state(tmp_path / "ck", "ck", None)
+    for key in (*SAME, "validation"):
+        assert got[key] == want[key], key
+    rows = events(ev)
+    assert set(starts(rows)) == ref_keys
+    [again] = repeats(rows, sorted({r["pid"] for r in rows}, key=lambda p: p != proc.pid),
+                      [proc.pid])  # fmt: skip
+    assert again <= record["in_flight"]
