@@ -83,15 +83,15 @@ def confirm_count(config: RunConfig, n_seeds: int) -> int:
     validation = validation_count(config, n_seeds)
     if validation == 0 or sp.gate != "significant":
         return 0
-    used = min(n_seeds, (config.search_stage().D + 1) * sp.B) + validation
-    left = max(0, n_seeds - used)
+    levels = min(n_seeds, (config.search_stage().D + 1) * sp.B)
+    left = max(0, n_seeds - levels - validation)
     if sp.confirm is None:
         return min(DEFAULT_CONFIRM, left)
     if sp.confirm > left:
         raise PlanError(
-            f"--confirm {sp.confirm}: only {left} seed queries are left after the {used} that "
-            f"the levels and the {validation} validation queries use; use more seeds (--seeds), "
-            "fewer confirmation or validation queries"
+            f"--confirm {sp.confirm}: only {left} seed queries are left after the {levels} level "
+            f"and {validation} validation queries; use more seeds (--seeds), fewer confirmation "
+            "or validation queries"
         )
     return sp.confirm
 
