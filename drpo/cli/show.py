@@ -54,10 +54,12 @@ def print_validation(result: dict[str, Any]) -> None:
         return
     print(f"\nvalidation on {len(v['queries'])} held-out queries (mean reward, 95% CI):")
     print(f"  initial prompt: {_ci(v['initial'])}")
-    if v.get("top") and v["top"]["id"] != v["chosen"]["id"]:
-        print(f"  best on validation ({v['top']['source']}): {_ci(v['top'])}")
-    print(f"  chosen ({v['chosen']['source']}): {_ci(v['chosen'])}")
-    print(f"  paired difference chosen - initial: {_ci(v['difference'])}")
+    top, chosen, initial = v.get("top") or v["chosen"], v["chosen"], v["initial"]["id"]
+    if top["id"] not in (chosen["id"], initial):
+        print(f"  best on validation ({top['source']}): {_ci(top)}")
+    if chosen["id"] != initial:
+        print(f"  chosen ({chosen['source']}): {_ci(chosen)}")
+        print(f"  paired difference chosen - initial: {_ci(v['difference'])}")
     c = v.get("confirmation")
     if c:
         print(
