@@ -1,5 +1,6 @@
 """User-supplied judge nodes (no model calls): the swap test's (by answer length), a perfect one,
-and judges of system prompts for the confirmation tests (tests/unit/test_selection.py)."""
+and judges of system prompts for the confirmation tests (tests/unit/test_confirmation.py and
+tests/integration/test_resume.py)."""
 
 from __future__ import annotations
 

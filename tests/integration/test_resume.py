@@ -110,14 +110,14 @@ def test_sigkill_during_confirmation_repeats_at_most_the_calls_in_flight(tmp_pat
     args = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "14",
             "-K", "2", "--validation", "2", "--confirm", "8",
             "--judge-node", "tests.custom_judge:tips_judge"]  # fmt: skip
-    spec, ev = _spec(tmp_path, "cref")
+    spec, ev = fake_spec(tmp_path, "cref")
     base = ["--llm-cache", "off"]
     out = drpo("optimize", "--run-dir", str(tmp_path / "cref"), "--run-id", "cref",
                "--models", spec, *base, *args)  # fmt: skip
     assert out.returncode == 0, out.stderr
     want, ref_keys = saved_state(tmp_path / "cref", "cref", None), set(starts(events(ev)))
     assert want["validation"]["rule"] == "confirmed"
-    spec, ev = _spec(tmp_path, "ck")
+    spec, ev = fake_spec(tmp_path, "ck")
     proc = launch("optimize", "--run-dir", str(tmp_path / "ck"), "--run-id", "ck",
                   "--models", spec, *base, *args)  # fmt: skip
     _kill_after(proc, ev, len(ref_keys) - 8, 0.075)
