@@ -45,6 +45,8 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "system_prompt": result["best_system_prompt"],
         "best_reward": result["best_reward"],
+        # how P* was chosen: validation candidates, confirmation, the difference to P with CIs
+        "validation": result["validation"],
         "icl_examples": result["icl_examples"],
         "K": config.system_prompt.K,
         "embedding_model": context.embedding_model,

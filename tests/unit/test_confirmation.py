@@ -56,6 +56,10 @@ def test_the_best_on_validation_is_confirmed_on_fresh_queries(
     assert expected_calls(config, 2)["base"] == 57 and expected_calls(config, 2)["selector"] == 20
     assert "confirmation of level:3 on 8 fresh queries" in out
     assert "level:3 beats the initial prompt: P* is level:3" in out
+    # the pack carries the figures P* was chosen by
+    pack = tmp_path / "pack.json"
+    assert main(["export", "c", "--run-dir", str(tmp_path / "runs"), "-o", str(pack)]) == 0
+    assert json.loads(pack.read_text())["validation"] == v
 
 
 def test_a_lucky_best_on_validation_that_fails_confirmation_returns_the_initial_prompt(
