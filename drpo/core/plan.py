@@ -57,15 +57,24 @@ def validation_count(config: RunConfig, n_seeds: int) -> int:
         return 0
     levels = config.search_stage().D + 1
     left = max(0, n_seeds - levels * sp.B)
-    if sp.validation is None:
-        return min(DEFAULT_VALIDATION, left)
-    if sp.validation > left:
-        raise PlanError(
-            f"--validation {sp.validation}: only {left} seed queries are left after the "
-            f"{min(n_seeds, levels * sp.B)} that levels 0..{levels - 1} use (B={sp.B}); "
-            "use more seeds (--seeds) or fewer validation queries"
-        )
-    return sp.validation
+    return _take(
+        sp.validation,
+        DEFAULT_VALIDATION,
+        left,
+        f"--validation {sp.validation}: only {left} seed queries are left after the "
+        f"{min(n_seeds, levels * sp.B)} that levels 0..{levels - 1} use (B={sp.B}); "
+        "use more seeds (--seeds) or fewer validation queries",
+    )
+
+
+def _take(asked: int | None, default: int, left: int, too_many: str) -> int:
+    """The queries asked for (an error naming why if the seeds left cannot serve them), or
+    the default's worth of those left."""
+    if asked is None:
+        return min(default, left)
+    if asked > left:
+        raise PlanError(too_many)
+    return asked
 
 
 def validation_queries(config: RunConfig, seed_order: list[str]) -> list[str]:
@@ -85,15 +94,14 @@ def confirm_count(config: RunConfig, n_seeds: int) -> int:
         return 0
     levels = min(n_seeds, (config.search_stage().D + 1) * sp.B)
     left = max(0, n_seeds - levels - validation)
-    if sp.confirm is None:
-        return min(DEFAULT_CONFIRM, left)
-    if sp.confirm > left:
-        raise PlanError(
-            f"--confirm {sp.confirm}: only {left} seed queries are left after the {levels} level "
-            f"and {validation} validation queries; use more seeds (--seeds), fewer confirmation "
-            "or validation queries"
-        )
-    return sp.confirm
+    return _take(
+        sp.confirm,
+        DEFAULT_CONFIRM,
+        left,
+        f"--confirm {sp.confirm}: only {left} seed queries are left after the {levels} level "
+        f"and {validation} validation queries; use more seeds (--seeds), fewer confirmation "
+        "or validation queries",
+    )
 
 
 def confirmation_queries(config: RunConfig, seed_order: list[str]) -> list[str]:
