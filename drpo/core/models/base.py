@@ -8,6 +8,7 @@ defines ``_stream``/``_astream`` itself (BaseChatModel streams only when they ar
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -18,10 +19,11 @@ from langchain_core.runnables.config import run_in_executor
 
 
 class ReplyChatModel(BaseChatModel):
+    @abstractmethod
     def _message(
         self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
     ) -> BaseMessage:
-        raise NotImplementedError
+        """The reply to ``messages`` (every subclass defines it)."""
 
     async def _amessage(
         self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
