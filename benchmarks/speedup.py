@@ -9,7 +9,6 @@ calls (``common.chain_calls``) x the latency.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from benchmarks.common import (
     timed_run,
     write_result,
 )
+from drpo.runtime.loop import run_async
 
 LATENCY_MS = 200.0
 W, M, D = 2, 3, 20
@@ -59,7 +59,7 @@ async def measure() -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    data = asyncio.run(measure())
+    data = run_async(measure())  # the CLI's event loop
     print(
         f"speed-up {data['speedup']}x ({data['wall_max_concurrency_1_s']} s -> "
         f"{data['wall_concurrent_s']} s; ceiling {data['speedup_ceiling']}x = "

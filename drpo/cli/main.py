@@ -9,7 +9,6 @@ command); 130 a second Ctrl-C stopped at once (resumable as after a kill).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import importlib
 import json
@@ -35,6 +34,7 @@ from drpo.core.provider_errors import describe, is_provider_error
 from drpo.core.scoring import resolve_judge
 from drpo.core.session import RunPaused
 from drpo.runtime.file_checks import StateFileError
+from drpo.runtime.loop import run_async
 from drpo.runtime.persistence import redact
 from drpo.runtime.runner import Run, RunError, summary
 
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_main(args))
+        return run_async(_main(args))
     except RunFailed as exc:
         cause = exc.__cause__
         reason = str(cause) if isinstance(cause, DRPOCallError) else str(exc)

@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from langchain_core.callbacks.manager import adispatch_custom_event
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
@@ -25,11 +23,9 @@ from drpo.core.models.methods import structured_message
 from drpo.core.models.registry import spec_of, with_params
 from drpo.core.replies import TruncatedReply, check_text, kind_of, read_json, text_of
 from drpo.core.replies import validate as validate_reply
-from drpo.core.session import current_role, expect_call
+from drpo.core.session import active_session, current_role, expect_call
 
 T = TypeVar("T")
-PARSE_RETRY_EVENT = "drpo_parse_retry"
-FORMAT_REJECTED_EVENT = "drpo_format_rejected"
 PARSE_ERRORS = (OutputParserException, ValidationError, ValueError)
 
 
@@ -43,15 +39,6 @@ def attempt_params(params: dict[str, Any], attempt: int) -> dict[str, Any]:
         return params
     seed = int(params.get("seed") or 0) + attempt
     return {**params, "temperature": max(float(params.get("temperature") or 0), 0.7), "seed": seed}
-
-
-async def _emit(data: dict[str, Any], config: RunnableConfig) -> None:
-    await adispatch_custom_event(data.pop("event"), data, config=config)
-
-
-async def _note(event: str, **data: Any) -> None:
-    """Tell the run's callbacks (drpo/core/provider_errors.py) about a re-sample or a rejection."""
-    await RunnableLambda(_emit).ainvoke({"event": event, **data})
 
 
 def run_methods(spec: str | None) -> str:
@@ -103,7 +90,8 @@ class _Attempts:
                     f"{self.name}: the reply did not parse after {self.attempts} attempts: "
                     f"{str(exc)[:300]}"
                 ) from exc
-        await _note(PARSE_RETRY_EVENT, kind=kind_of(exc))
+        if (session := active_session()) is not None:  # counted for the run's report
+            session.errors.resampled(kind_of(exc))
 
 
 async def call_json(
@@ -128,7 +116,8 @@ async def call_json(
     async def rejected(how: str, exc: BaseException) -> None:
         from drpo.core.provider_errors import kind_of as provider_kind
 
-        await _note(FORMAT_REJECTED_EVENT, method=how, error=provider_kind(exc))
+        if (session := active_session()) is not None:
+            session.errors.rejected(how, provider_kind(exc))
 
     while True:
         call = attempts.next_params()
@@ -158,9 +147,11 @@ async def call_text(
     text = "".join(str(m.content) for m in messages)
     while True:
         call = attempts.next_params()
-        bound = with_params(model, call) if isinstance(model, ChatOpenAI) else model.bind(**call)
         expect_call(text, call.get("max_tokens"))
-        reply = await bound.ainvoke(messages)
+        if isinstance(model, ChatOpenAI):
+            reply = await with_params(model, call).ainvoke(messages)
+        else:  # call kwargs, as ``bind`` would pass them
+            reply = await model.ainvoke(messages, **call)
         if not check:
             return text_of(reply)
         try:

@@ -18,8 +18,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
@@ -66,10 +68,10 @@ class ModelCache(BaseCache):
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
 
-    def _lookup(self, session: Session | None, role: str, prompt: str, llm: str) -> Any:
+    def _lookup(self, session: Session | None, role: str, key: str) -> Any:
         if session is None or session.cache is None:
             return None
-        value = session.cache.get(cache_key(self.namespace, prompt, llm))
+        value = session.cache.get(key)
         if value is None:
             return None
         try:
@@ -90,7 +92,8 @@ class ModelCache(BaseCache):
             session.cache.put(key, self.namespace, dump_generations(value))
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        return self._lookup(active_session(), current_role(), prompt, llm_string)
+        key = cache_key(self.namespace, prompt, llm_string)
+        return self._lookup(active_session(), current_role(), key)
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         self._update(active_session(), current_role(), prompt, llm_string, return_val)
@@ -99,13 +102,19 @@ class ModelCache(BaseCache):
         session = active_session()
         if session is None or session.cache is None:
             return None
-        args = (session, current_role(), prompt, llm_string)
-        return await asyncio.to_thread(self._lookup, *args)
+        key = cache_key(self.namespace, prompt, llm_string)
+        if not session.cache.may_hold(key):  # a sure miss: no read, no thread
+            return None
+        return await asyncio.to_thread(self._lookup, session, current_role(), key)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        args = (active_session(), current_role(), prompt, llm_string, return_val)
-        # shielded: a finished call is stored even if its task is cancelled meanwhile
-        await asyncio.shield(asyncio.to_thread(self._update, *args))
+        session = active_session()
+        if session is None:
+            return
+        session.charge(current_role(), _tokens(return_val))  # a usage line
+        if session.cache is not None:  # handed to the cache's writer thread: no wait
+            key = cache_key(self.namespace, prompt, llm_string)
+            session.cache.put_later(key, self.namespace, dump_generations(return_val))
 
     def clear(self, **kwargs: Any) -> None:
         session = active_session()
@@ -113,9 +122,28 @@ class ModelCache(BaseCache):
             session.cache.clear()
 
 
+class ErrorHook(BaseCallbackHandler):
+    """A model's callback for its failed requests: the active session releases the dollars the
+    call held in flight and counts the failure (``Session.errors``). It is the model's own
+    callback, not the run's: the graph's nodes run with no callback to call."""
+
+    run_inline = True  # a counter: no executor thread per event
+
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
+        if (session := active_session()) is not None:
+            session.release()
+            session.errors.failed(error)
+
+
+ERROR_HOOK = ErrorHook()
+
+
 def attach_hooks(model: BaseChatModel, namespace: str) -> BaseChatModel:
-    """Give a model the cache and the call gate (budget, usage, requests/s); LangChain's
-    ``_agenerate_with_cache`` calls them around every real model call."""
+    """Give a model the cache, the call gate (budget, usage, requests/s) and the error hook;
+    LangChain's ``_agenerate_with_cache`` calls them around every real model call."""
     model.cache = ModelCache(namespace)
     model.rate_limiter = CALL_GATE
+    model.callbacks = [ERROR_HOOK]
     return model

@@ -1,18 +1,17 @@
-"""Provider faults: which ones the graph retries, a callback that counts them, clear messages.
+"""Provider faults: which ones the graph retries, their counts per run, clear messages.
 
 Model clients make no retries of their own (registry ``max_retries=0``): every failed request
 reaches LangGraph's ``RetryPolicy`` (graph/policies.py), which retries the transient ones with
-backoff, and this module's callback counts each failed attempt by kind for the run's report.
+backoff; each model's error hook (drpo/core/hooks.py) counts each failed attempt by kind in the
+active session's ``ProviderErrors``, for the run's report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
-from typing import Any
-from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.exceptions import OutputParserException
 from langgraph.types import default_retry_on
 from pydantic import ValidationError
@@ -70,42 +69,41 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class ProviderErrors(AsyncCallbackHandler):
-    """Counts failed LLM requests by kind (each one was retried or ended the run), replies that
-    were not answers and were re-sampled (by kind: "unparsable reply", "truncated reply",
-    "refusal", "empty reply", "invalid tool arguments", "invalid reply"; drpo/core/replies.py), and
+class ProviderErrors:
+    """What one execution of a run counts (``Session.errors``): failed LLM requests by kind (each
+    one was retried or ended the run; drpo/core/hooks.py reports them), replies that were not
+    answers and were re-sampled (by kind: "unparsable reply", "truncated reply", "refusal",
+    "empty reply", "invalid tool arguments", "invalid reply"; drpo/core/calls.py), and
     structured-output methods a server rejected while ``auto`` probed ("json_schema rejected")."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
-    async def on_llm_error(
-        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
-    ) -> None:
+    def failed(self, error: BaseException) -> None:
+        """A failed model request; not faults: a budget or stop interrupt from the call gate,
+        and replies that are not answers (counted by ``resampled``; some clients parse in
+        the call)."""
         import openai
         from langgraph.errors import GraphInterrupt
 
-        from drpo.core.session import active_session
-
-        if (session := active_session()) is not None:
-            session.release()  # the failed call no longer holds dollars in flight
-        # not faults: a budget or stop interrupt from the call gate; replies that are not
-        # answers (counted by drpo.core.calls, which re-samples them; some clients parse in
-        # the call)
         answers = (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)
         if not isinstance(error, (*PARSE_ERRORS, *answers, GraphInterrupt, asyncio.CancelledError)):
-            self.counts[kind_of(error)] += 1
+            with self._lock:
+                self.counts[kind_of(error)] += 1
 
-    async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kw: Any) -> None:
-        if name == "drpo_parse_retry":  # drpo.core.calls.PARSE_RETRY_EVENT
-            self.counts[str(data.get("kind") or "unparsable reply")] += 1
-        elif name == "drpo_format_rejected":  # drpo.core.calls.FORMAT_REJECTED_EVENT
-            # counted by on_llm_error as an HTTP error; it was a probe, not a fault
-            error = str(data.get("error"))
+    def resampled(self, kind: str) -> None:
+        with self._lock:
+            self.counts[kind or "unparsable reply"] += 1
+
+    def rejected(self, method: str, error: str) -> None:
+        """A method the server rejected: ``failed`` counted it as an HTTP error; it was a
+        probe, not a fault."""
+        with self._lock:
             if self.counts[error] > 0:
                 self.counts[error] -= 1
             self.counts += Counter()  # drops zero counts
-            self.counts[f"{data.get('method')} rejected"] += 1
+            self.counts[f"{method} rejected"] += 1
 
     def __str__(self) -> str:
         return ", ".join(f"{k} x{v}" for k, v in sorted(self.counts.items()))

@@ -32,6 +32,7 @@ from langchain_core.rate_limiters import BaseRateLimiter, InMemoryRateLimiter
 from langgraph.types import interrupt
 
 from drpo.core.prices import Price, cost
+from drpo.core.provider_errors import ProviderErrors
 from drpo.core.usage import Usage
 
 
@@ -39,7 +40,9 @@ class CallStore(Protocol):
     """Where the model hooks keep replies (drpo/runtime/cache.py: the SQLite LLM-call cache)."""
 
     def get(self, key: str) -> str | None: ...
+    def may_hold(self, key: str) -> bool: ...  # False: a miss, known without reading the file
     def put(self, key: str, model: str, value: str) -> None: ...
+    def put_later(self, key: str, model: str, value: str) -> None: ...  # written behind
     def clear(self) -> None: ...
     def close(self) -> None: ...
 
@@ -136,6 +139,7 @@ class Session:
     caps: dict[str, int] = field(default_factory=dict)  # default token cap per role
     stopped: str | None = None  # why the gate stopped the run
     stop_request: str | None = None  # a graceful stop asked for (drpo/runtime/stopping.py)
+    errors: ProviderErrors = field(default_factory=ProviderErrors)  # failed requests, re-samples
     _reserved: float = 0.0  # worst-case dollars of the calls in flight
     _limiters: dict[str, InMemoryRateLimiter] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -31,14 +31,11 @@ def checkpoint_row(snap: Any) -> dict[str, Any]:
     }
 
 
-def branch_levels(history: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str]:
-    """(stage, level) -> the id of the checkpoint after that level, on the head's branch.
-    ``history``: a thread's checkpoints newest first, as ``checkpoint_row`` gives them."""
-    by_id: dict[str, dict[str, Any]] = {}
-    head: str | None = None
-    for row in history:
-        head = head or row["checkpoint_id"]
-        by_id[row["checkpoint_id"]] = row
+def _walk(
+    by_id: dict[str, dict[str, Any]], head: str | None
+) -> tuple[dict[tuple[str, int], str], bool]:
+    """Follow the parents from ``head``: the level checkpoints met, and whether the walk reached
+    the thread's first checkpoint (False: it left ``by_id`` on the way)."""
     out: dict[tuple[str, int], str] = {}
     cid = head
     while cid is not None and cid in by_id:  # newest first: the first match is the latest
@@ -47,13 +44,45 @@ def branch_levels(history: Iterable[dict[str, Any]]) -> dict[tuple[str, int], st
         if closed and nxt and nxt[0] in AFTER_LEVEL:
             out.setdefault((closed["stage"], closed["level"]), cid)
         cid = row.get("parent_id")
-    return out
+    return out, cid is None
+
+
+def branch_levels(history: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str]:
+    """(stage, level) -> the id of the checkpoint after that level, on the head's branch.
+    ``history``: a thread's checkpoints newest first, as ``checkpoint_row`` gives them."""
+    by_id: dict[str, dict[str, Any]] = {}
+    head: str | None = None
+    for row in history:
+        head = head or row["checkpoint_id"]
+        by_id[row["checkpoint_id"]] = row
+    return _walk(by_id, head)[0]
+
+
+def streamed_row(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A ``stream_mode="checkpoints"`` event in ``checkpoint_row``'s form."""
+    parent = chunk.get("parent_config")
+    return {
+        "checkpoint_id": chunk["config"]["configurable"]["checkpoint_id"],
+        "parent_id": parent["configurable"].get("checkpoint_id") if parent else None,
+        "closed": (chunk.get("values") or {}).get("closed"),
+        "next": list(chunk.get("next") or []),
+    }
 
 
 async def level_checkpoints(
-    g: CompiledStateGraph[Any, Any, Any, Any], thread: RunnableConfig
+    g: CompiledStateGraph[Any, Any, Any, Any],
+    thread: RunnableConfig,
+    seen: Iterable[dict[str, Any]] = (),
+    head: str | None = None,
 ) -> dict[tuple[str, int], str]:
-    """(stage, level) -> the id of the checkpoint after that level, on the head's branch."""
+    """(stage, level) -> the id of the checkpoint after that level, on the head's branch.
+    ``seen``: the checkpoints a run streamed as it made them (``streamed_row``); when they
+    reach from ``head`` back to the thread's first checkpoint (a run made in one process),
+    the checkpoint history is not read, which costs a snapshot per checkpoint."""
+    if head is not None:
+        found, complete = _walk({row["checkpoint_id"]: row for row in seen}, head)
+        if complete:
+            return found
     return branch_levels([checkpoint_row(s) async for s in g.aget_state_history(thread)])
 
 
@@ -96,17 +125,23 @@ def icl_rows(
 
 
 async def summarize_run(
-    g: CompiledStateGraph[Any, Any, Any, Any], run_id: str, meta: dict[str, Any], run_dir: Any
+    g: CompiledStateGraph[Any, Any, Any, Any],
+    run_id: str,
+    meta: dict[str, Any],
+    run_dir: Any,
+    seen: Iterable[dict[str, Any]] = (),
 ) -> dict[str, Any]:
+    """The summary of a run's thread; ``seen``: see ``level_checkpoints``."""
     thread: RunnableConfig = {"configurable": {"thread_id": run_id}}
     snapshot = await g.aget_state(thread)
+    head = (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
     return summarize_state(
         run_id,
         dict(snapshot.values),
         list(snapshot.next),
         [i.value for task in snapshot.tasks for i in task.interrupts],
         await read_levels(g.store, run_id) if g.store is not None else {},
-        await level_checkpoints(g, thread),
+        await level_checkpoints(g, thread, seen, head),
         meta,
         read_usage(run_dir),
         await _seeds(g.store, run_id) if g.store is not None else [],

@@ -4,6 +4,7 @@ pickle, shared by the runs of RUN_DIR by default; and the session of one executi
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 import time
@@ -17,9 +18,17 @@ from drpo.core.session import ROLES, Budget, Session
 from drpo.core.usage import USAGE_FILE, Usage
 from drpo.runtime.file_checks import StateFileError, check_cache
 
+WRITE_DELAY_S = 0.02  # how long a reply may wait in memory for the others (see put_later)
+
 
 class LLMCache:
-    """SQLite table key -> JSON replies; one connection shared by threads under a lock."""
+    """SQLite table key -> JSON replies; one connection shared by threads under a lock.
+
+    The keys are also held in memory (read when the cache opens, added by ``put``), so a miss,
+    which is every call of a new search, costs no read and no thread: ``may_hold``. An entry
+    another process writes after this one opened the cache is not seen (its call is made again,
+    as when the two calls had run at the same time). A run's replies are written behind by the
+    cache's own thread (``put_later``): the event loop hands them over and goes on."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -34,6 +43,14 @@ class LLMCache:
                     "CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, "
                     "model TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL)"
                 )
+                self._keys = {str(k) for (k,) in self._db.execute("SELECT key FROM llm_cache")}
+        self._pending: dict[str, tuple[str, str]] = {}  # queued, not yet written
+        self._pending_lock = threading.Lock()
+        self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()  # False: write the rest, stop
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_behind, name="drpo-llm-cache")
+        self._writer.daemon = True
+        self._writer.start()
 
     @contextmanager
     def _damage(self) -> Iterator[None]:
@@ -46,7 +63,15 @@ class LLMCache:
                 "with --llm-cache off"
             ) from None
 
+    def may_hold(self, key: str) -> bool:
+        return key in self._keys
+
     def get(self, key: str) -> str | None:
+        if key not in self._keys:
+            return None
+        with self._pending_lock:
+            if key in self._pending:
+                return self._pending[key][1]
         with self._lock, self._damage():
             row = self._db.execute("SELECT value FROM llm_cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -57,6 +82,46 @@ class LLMCache:
                 "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?)",
                 (key, model, value, time.time()),
             )
+            self._keys.add(key)
+
+    def put_later(self, key: str, model: str, value: str) -> None:
+        """Queue an entry for the writer thread and return at once. The entries queued while it
+        writes go in its next transaction; ``get`` sees them meanwhile; ``close`` writes what
+        is left. A write that failed is raised here, by the next entry, or by ``close``."""
+        self._raise_failure()
+        with self._pending_lock:
+            first = not self._pending
+            self._pending[key] = (model, value)
+            self._keys.add(key)
+        if first:  # the writer takes every entry queued until it writes: one wake-up for all
+            self._wake.put(True)
+
+    def _write_behind(self) -> None:
+        going = True
+        while going:
+            if self._wake.get():
+                time.sleep(WRITE_DELAY_S)  # the replies of one superstep: one transaction
+            else:
+                going = False
+            while not self._wake.empty():
+                going = self._wake.get() and going
+            with self._lock:  # taken before the entries leave _pending: get never misses one
+                with self._pending_lock:
+                    rows = [(k, m, v, time.time()) for k, (m, v) in self._pending.items()]
+                    self._pending.clear()
+                if rows and self._failure is None:
+                    try:
+                        with self._db:
+                            self._db.executemany(
+                                "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?)", rows
+                            )
+                    except Exception as exc:  # raised to the run by put_later or close
+                        self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            with self._damage():
+                raise self._failure
 
     def __len__(self) -> int:
         with self._lock:
@@ -64,11 +129,19 @@ class LLMCache:
 
     def clear(self) -> None:
         with self._lock, self._db:
+            with self._pending_lock:
+                self._pending.clear()
             self._db.execute("DELETE FROM llm_cache")
+            self._keys.clear()
 
     def close(self) -> None:
+        """Write what is queued, then close."""
+        if self._writer.is_alive():
+            self._wake.put(False)
+            self._writer.join()
         with self._lock:
             self._db.close()
+        self._raise_failure()
 
 
 def cache_file(root: Path, where: str | None) -> Path:

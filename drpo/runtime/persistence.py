@@ -56,11 +56,8 @@ async def open_persistence(
         async with _postgres(str(url), read_only) as pair:
             yield pair
         return
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from langgraph.store.sqlite.aio import AsyncSqliteStore
-
     from drpo.runtime.file_checks import create_sqlite, read_only_uri
+    from drpo.runtime.sqlite_threads import threaded_saver, threaded_store
 
     file = run_dir / "checkpoints.sqlite"
     if read_only:
@@ -70,29 +67,20 @@ async def open_persistence(
             yield InMemorySaver(serde=SERDE), None
             return
         stores = root / "store.sqlite"
-        async with (
-            aiosqlite.connect(read_only_uri(file), uri=True) as conn,
-            aiosqlite.connect(
-                read_only_uri(stores) if stores.exists() else ":memory:", uri=True
-            ) as store_conn,
-        ):
-            saver = AsyncSqliteSaver(conn, serde=SERDE)
-            await saver.setup()  # creates nothing on an existing database opened read-only
+        # setup creates nothing on an existing database opened read-only
+        async with threaded_saver(read_only_uri(file), SERDE, uri=True, writable=False) as saver:
+            if not stores.exists():
+                yield saver, None
+                return
             # the level records and the seed plan (drpo/core/records.py); no setup: it would write
-            yield saver, AsyncSqliteStore(store_conn) if stores.exists() else None
+            async with threaded_store(read_only_uri(stores), uri=True, setup=False) as store:
+                yield saver, store
         return
     create_sqlite(root / "store.sqlite")  # never seen half-made by a concurrent run's checks
     async with (
-        aiosqlite.connect(str(file)) as conn,
-        AsyncSqliteStore.from_conn_string(str(root / "store.sqlite")) as store,
+        threaded_saver(str(file), SERDE) as saver,  # WAL, synchronous=NORMAL
+        threaded_store(str(root / "store.sqlite")) as store,
     ):
-        # WAL + synchronous=NORMAL: a commit is one write to the log, no fsync; a killed process
-        # loses nothing committed (only a power cut may lose the last commits)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(conn, serde=SERDE)
-        await saver.setup()
-        await store.setup()
         yield saver, store
 
 

@@ -6,6 +6,7 @@ the LangGraph store shared by the runs of RUN_DIR (the aspect-selection cache li
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -25,7 +26,7 @@ from drpo.core.config import Context, RunConfig
 from drpo.core.files import create_exclusive, write_atomic
 from drpo.core.provenance import history_of, initial_history, record_switches
 from drpo.core.provider_errors import ProviderErrors
-from drpo.core.summary import summarize_run
+from drpo.core.summary import streamed_row, summarize_run
 from drpo.runtime import file_checks
 from drpo.runtime.cache import cache_file, open_session
 from drpo.runtime.file_checks import StateFileError
@@ -34,6 +35,10 @@ from drpo.runtime.run_record import provider_facts, structured_methods
 from drpo.runtime.runlock import hold, one_writer
 from drpo.runtime.stopping import graceful_stop, paused_error
 from graph import builder
+
+# The imported libraries' objects (~180k) live as long as the process: frozen out of the
+# cyclic collector, which would otherwise re-scan them in every full collection (~0.1 s each).
+gc.freeze()
 
 # 2: one graph whose levels are root-namespace checkpoints, level records in the store;
 # 1 (no "layout" in run.json): two nested stage subgraphs, records in the state
@@ -199,43 +204,48 @@ async def execute(
     returns the summary of the final state."""
     config, context = run.load()
     calls: Counter[str] = Counter()
-    errors = ProviderErrors()  # failed provider requests (retried by RetryPolicy or fatal)
     started = time.monotonic()
     session = open_session(run.dir, run.root, context, config)  # cache, budgets, prices, rps
-    async with (
-        run.graph() as g,
-        run.counting(errors),
-        session.active(),
-        structured_methods(run.meta_file, context),  # recorded per model: no re-probing
-        graceful_stop(run.dir, session, progress),  # SIGINT/SIGTERM, RUN_DIR/<id>/STOP
-    ):
-        snapshot = await g.aget_state(run.thread)
-        if resume and not snapshot.next and snapshot.values:
-            progress(f"run {run.id} has already finished")
-            return await summary(run)
-        payload: Any = None if resume and snapshot.values else run.input(config)
-        if command is not None:
-            payload = command
-        async for update in g.astream(
-            payload,
-            # max_concurrency: LangGraph's bound on the tasks of a superstep (each one role's)
-            {**run.thread, "callbacks": [errors], "max_concurrency": context.max_concurrency},
-            context=context,
-            stream_mode="updates",
-            durability="sync",
+    errors = session.errors  # failed provider requests (retried by RetryPolicy or fatal)
+    seen: list[dict[str, Any]] = []  # the checkpoints this process makes (for the summary)
+    async with run.graph() as g:
+        async with (
+            run.counting(errors),
+            session.active(),
+            structured_methods(run.meta_file, context),  # recorded per model: no re-probing
+            graceful_stop(run.dir, session, progress),  # SIGINT/SIGTERM, RUN_DIR/<id>/STOP
         ):
-            for node, values in cast(dict[str, Any], update).items():
-                if not isinstance(values, dict):
+            snapshot = await g.aget_state(run.thread)
+            if resume and not snapshot.next and snapshot.values:
+                progress(f"run {run.id} has already finished")
+                return await summary(run)
+            payload: Any = None if resume and snapshot.values else run.input(config)
+            if command is not None:
+                payload = command
+            async for mode, chunk in g.astream(
+                payload,
+                # max_concurrency: LangGraph's bound on the tasks of a superstep
+                {**run.thread, "max_concurrency": context.max_concurrency},
+                context=context,
+                stream_mode=["updates", "checkpoints"],
+                durability="sync",
+            ):
+                if mode == "checkpoints":
+                    seen.append(streamed_row(cast(dict[str, Any], chunk)))
                     continue
-                calls.update(values.get("calls", {}))
-                if node == "prune_beam":
-                    _report(values, calls, time.monotonic() - started, progress)
-                    if errors.counts:
-                        progress(f"  provider errors so far (retried): {errors}")
-    progress(f"model calls (cache hits) per role: {session.usage.describe()}")
+                for node, values in cast(dict[str, Any], chunk).items():
+                    if not isinstance(values, dict):
+                        continue
+                    calls.update(values.get("calls", {}))
+                    if node == "prune_beam":
+                        _report(values, calls, time.monotonic() - started, progress)
+                        if errors.counts:
+                            progress(f"  provider errors so far (retried): {errors}")
+        # run.json now has this process's provider errors and structured-output methods
+        progress(f"model calls (cache hits) per role: {session.usage.describe()}")
+        result = await summary(run, g, seen)
     if session.stopped:  # budget spent or stop requested: saved at a superstep boundary
-        raise paused_error(run.id, run.root, session, await summary(run))
-    result = await summary(run)
+        raise paused_error(run.id, run.root, session, result)
     write_atomic(run.dir / "result.json", json.dumps(result, indent=2))
     return result
 
@@ -255,10 +265,17 @@ def _report(
     )
 
 
-async def summary(run: Run) -> dict[str, Any]:
-    """What `drpo show` prints: best prompt, ICL examples, levels with beams, calls per role."""
-    async with run.graph() as g:
-        return {
-            **await summarize_run(g, run.id, run.meta(), run.dir),
-            **provider_facts(run.dir),  # spent_usd, structured_output (method per model)
-        }
+async def summary(
+    run: Run,
+    g: CompiledStateGraph[Any, Any, Any, Any] | None = None,
+    seen: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What `drpo show` prints: best prompt, ICL examples, levels with beams, calls per role.
+    ``g``: the run's graph if it is open; ``seen``: the checkpoints it streamed."""
+    if g is None:
+        async with run.graph() as opened:
+            return await summary(run, opened)
+    return {
+        **await summarize_run(g, run.id, run.meta(), run.dir, seen or ()),
+        **provider_facts(run.dir),  # spent_usd, structured_output (method per model)
+    }

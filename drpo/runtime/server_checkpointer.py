@@ -27,11 +27,8 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver[str]]:
         async with open_persistence(Path("."), Path("."), target) as (saver, _store):
             yield saver
         return
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from drpo.runtime.sqlite_threads import threaded_saver
 
     Path(target).parent.mkdir(parents=True, exist_ok=True)
-    async with aiosqlite.connect(target) as conn:
-        saver = AsyncSqliteSaver(conn, serde=SERDE)
-        await saver.setup()
+    async with threaded_saver(target, SERDE) as saver:
         yield saver

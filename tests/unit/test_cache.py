@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
@@ -21,6 +23,7 @@ from drpo.core.session import Session
 from drpo.core.summary import comparable
 from drpo.core.usage import Usage
 from drpo.runtime.cache import LLMCache
+from drpo.runtime.file_checks import StateFileError
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 ROLE_OF_KIND = {
@@ -153,3 +156,53 @@ def test_runs_creating_one_cache_at_once_never_see_a_half_made_file(tmp_path: Pa
             outcomes = pool.map(_open_at, [(path, barrier)] * 6)
             assert outcomes == ["ok"] * 6, outcomes
             assert not [p.name for p in Path(path).parent.iterdir() if p.name.endswith(".new")]
+
+
+def test_a_miss_reads_nothing_and_entries_of_other_processes_show_on_reopening(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.sqlite"
+    cache, reads = LLMCache(path), []
+    cache._db.set_trace_callback(reads.append)
+    assert not cache.may_hold("k") and cache.get("k") is None
+    assert reads == []  # a sure miss: no SQL (nor, in the hooks, a thread)
+    cache.put("k", "fake", "v1")
+    assert cache.may_hold("k") and cache.get("k") == "v1"
+    other = LLMCache(path)  # opened after the put: holds it
+    assert other.get("k") == "v1"
+    other.put("j", "fake", "v2")
+    assert cache.get("j") is None  # written by another opener since: not seen ...
+    assert LLMCache(path).get("j") == "v2"  # ... until the cache is opened again
+    cache.clear()
+    assert not cache.may_hold("k") and len(cache) == 0
+    for opened in (cache, other):
+        opened.close()
+
+
+def test_entries_written_behind_are_read_at_once_and_all_written_on_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = LLMCache(path)
+    for i in range(200):
+        cache.put_later(f"k{i}", "fake", f"v{i}")
+        assert cache.get(f"k{i}") == f"v{i}"  # queued or written: found either way
+    cache.close()
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0] == 200
+    reopened = LLMCache(path)
+    assert reopened.get("k199") == "v199"
+    reopened.close()
+
+
+def test_a_failed_write_behind_stops_the_next_call_with_the_cache_named(tmp_path: Path) -> None:
+    cache = LLMCache(tmp_path / "c.sqlite")
+    with cache._lock:
+        cache._db.execute("DROP TABLE llm_cache")  # the writer's next INSERT fails
+    cache.put_later("a", "fake", "1")
+    with pytest.raises(StateFileError, match="c.sqlite: the LLM-call cache cannot be used"):
+        for _ in range(100):  # the failure lands once the writer has tried
+            cache.put_later("b", "fake", "2")
+            time.sleep(0.01)
+    with pytest.raises(StateFileError):
+        cache.close()

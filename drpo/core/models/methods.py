@@ -135,8 +135,9 @@ async def structured_message(
 ) -> tuple[BaseMessage, str]:
     """The raw reply of one structured call and the method that produced it."""
     if not isinstance(model, ChatOpenAI):  # embedded or fake model: a grammar from the schema
-        bound = model.bind(response_format=json_schema_format(schema), **params)
-        return await bound.ainvoke(messages), "grammar"
+        # call kwargs, not ``bind``: the same llm_string (cache key), no binding built per call
+        reply = await model.ainvoke(messages, response_format=json_schema_format(schema), **params)
+        return reply, "grammar"
     if requested != "auto":
         return await _openai_reply(model, schema, messages, requested, params), requested
     if known := learned(spec):
