@@ -201,7 +201,8 @@ def soak(
     ``odds``: overrides of ODDS."""
     odds = {**ODDS, **(odds or {})}
     store = ["--checkpointer", checkpointer] if checkpointer else []
-    work.mkdir(parents=True, exist_ok=True)
+    work = work / f"soak-{time.time_ns()}"  # fresh: the fake model's logs and events append
+    work.mkdir(parents=True)
     rng = random.Random(seed)
     started = time.monotonic()
     parent = make_parent(work, store) if fork else None
@@ -254,7 +255,9 @@ def main() -> None:
     p.add_argument("--kills", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--checkpointer", help="postgresql://... (default: SQLite)")
-    p.add_argument("--work", type=Path, default=Path("runs/crash_soak"))
+    p.add_argument(
+        "--work", type=Path, default=Path("runs/crash_soak"), help="each soak: a new folder in it"
+    )
     p.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/...)")
     p.add_argument("--fork", action="store_true", help="every soaked run is a `drpo fork`")
     args = p.parse_args()
