@@ -21,6 +21,7 @@ may still cost, and stops the run when the sum would pass the cap. A graceful st
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -225,8 +226,8 @@ class Session:
         finally:
             _ACTIVE.reset(token)
             self.usage.close()
-            if self.cache is not None:
-                self.cache.close()
+            if self.cache is not None:  # writes what is queued: not on the event loop
+                await asyncio.to_thread(self.cache.close)
 
 
 _ACTIVE: ContextVar[Session | None] = ContextVar("drpo_session", default=None)

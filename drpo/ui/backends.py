@@ -110,7 +110,8 @@ class LocalRuns:
 
     async def _drive(self, run: Run, payload: Any, config: RunnableConfig, lock: RunLock) -> None:
         _, context = run.load()
-        session = open_session(run.dir, run.root, context)  # cache, budget, usage
+        # cache (its keys are read from the file), budget, usage: off the server's event loop
+        session = await asyncio.to_thread(open_session, run.dir, run.root, context)
         try:
             async with mark_held(run.dir), run.graph() as g, session.active():
                 limits: RunnableConfig = {"max_concurrency": context.max_concurrency}
