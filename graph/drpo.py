@@ -25,7 +25,6 @@ from drpo.core.state import DRPOInput, DRPOState
 from graph.policies import LLM_RETRY
 from graph.routes import (
     after_choice,
-    after_judge,
     after_level,
     next_level,
     send_scoring,
@@ -55,7 +54,12 @@ builder.add_node("prepare_level", prepare_level)
 builder.add_node("transition", transition, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
 builder.add_node("drop_duplicates", drop_duplicates)
 builder.add_node("generate", generate, retry_policy=LLM_RETRY, destinations=("judge",))  # type: ignore[arg-type]
-builder.add_node("judge", judge, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
+builder.add_node(
+    "judge",
+    judge,  # type: ignore[arg-type]  # Send task payload
+    retry_policy=LLM_RETRY,
+    destinations=("prune_beam", "choose_prompt", "confirm_prompt"),  # JudgeTask["then"]
+)
 builder.add_node("prune_beam", prune_beam)
 builder.add_node("review_best", review_best)
 builder.add_node("finish_stage", finish_stage)
@@ -72,9 +76,6 @@ builder.add_conditional_edges(
 )
 builder.add_edge("transition", "drop_duplicates")
 builder.add_conditional_edges("drop_duplicates", send_scoring, ["generate", "judge", "prune_beam"])
-builder.add_conditional_edges(
-    "judge", after_judge, ["prune_beam", "choose_prompt", "confirm_prompt"]
-)
 builder.add_conditional_edges(
     "prune_beam", after_level, ["review_best", "prepare_level", "finish_stage"]
 )

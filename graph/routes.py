@@ -7,17 +7,32 @@ from typing import Literal
 from langgraph.runtime import get_runtime
 from langgraph.types import Send
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import Context
 from drpo.core.plan import stage_params
-from drpo.core.state import DRPOState, GenerateTask, JudgeTask, TransitionTask
+from drpo.core.state import (
+    AfterJudge,
+    DRPOState,
+    GenerateTask,
+    JudgeTask,
+    TransitionTask,
+    config_of,
+)
 
 Scoring = list[Send] | Literal["prune_beam"]
+
+
+def after_judge(state: DRPOState) -> AfterJudge:
+    """Where the verdicts of the scoring about to be sent go."""
+    if state.get("confirm_candidates"):  # stage B of validation: nodes/confirm.py
+        return "confirm_prompt"
+    return "choose_prompt" if state.get("validation_candidates") else "prune_beam"
 
 
 def send_scoring(state: DRPOState) -> Scoring:
     """Score each new state: stage 1 judges the response itself; stage 2 (and validation)
     answers every query of the level with the prompt, and each answer goes to its judge."""
     sends: list[Send] = []
+    then = after_judge(state)
     for candidate in state["frontier"]:
         if state["stage"] == "icl":
             query = state["tracks"][candidate["track"]]["query"]
@@ -27,6 +42,7 @@ def send_scoring(state: DRPOState) -> Scoring:
                 output=candidate["text"],
                 aspects=state["level_aspects"][query],
                 config=state["config"],
+                then=then,
             )
             sends.append(Send("judge", judged))
             continue
@@ -37,6 +53,7 @@ def send_scoring(state: DRPOState) -> Scoring:
                 icl=state["icl_context"][q],
                 aspects=state["level_aspects"][q],
                 config=state["config"],
+                then=then,
             )
             sends.append(Send("generate", task))
     return sends or "prune_beam"
@@ -46,7 +63,7 @@ def send_transitions(state: DRPOState) -> Scoring:
     """Level 0 scores s_0; a later level samples M transitions per beam member."""
     if state["level"] == 0:
         return send_scoring(state)
-    M = stage_params(RunConfig.model_validate(state["config"]), state["stage"]).M
+    M = stage_params(config_of(state["config"]), state["stage"]).M
     done = set(state.get("done_tracks", []))
     sends = [
         Send(
@@ -68,19 +85,13 @@ def send_transitions(state: DRPOState) -> Scoring:
     return sends or "prune_beam"
 
 
-def after_judge(state: DRPOState) -> Literal["prune_beam", "choose_prompt", "confirm_prompt"]:
-    if state.get("confirm_candidates"):  # stage B of validation: nodes/confirm.py
-        return "confirm_prompt"
-    return "choose_prompt" if state.get("validation_candidates") else "prune_beam"
-
-
 def after_choice(state: DRPOState) -> Literal["prepare_confirmation", "__end__"]:
     """choose_prompt either chose P* or left the best on validation to be confirmed."""
     return "prepare_confirmation" if state.get("confirm_candidates") else "__end__"
 
 
 def next_level(state: DRPOState) -> Literal["prepare_level", "finish_stage"]:
-    D = stage_params(RunConfig.model_validate(state["config"]), state["stage"]).D
+    D = stage_params(config_of(state["config"]), state["stage"]).D
     if state["level"] > D or set(state.get("done_tracks", [])) >= set(state["tracks"]):
         return "finish_stage"
     return "prepare_level"

@@ -10,8 +10,7 @@ from typing import Any
 
 from langgraph.types import Overwrite
 
-from drpo.core.config import RunConfig
-from drpo.core.state import Candidate, DRPOState, Track
+from drpo.core.state import Candidate, DRPOState, Track, config_of
 
 
 def root_id(track: str) -> str:
@@ -24,7 +23,7 @@ def stage_tracks(state: DRPOState) -> dict[str, Track]:
             f"icl/{i:02d}": {"query": e["query"], "initial": e["response"]}
             for i, e in enumerate(state["icl_base"])
         }
-    initial = RunConfig.model_validate(state["config"]).system_prompt.initial_prompt
+    initial = config_of(state["config"]).system_prompt.initial_prompt
     return {"system_prompt": {"initial": initial}}
 
 

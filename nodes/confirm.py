@@ -18,10 +18,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import Context
 from drpo.core.plan import confirmation_queries
 from drpo.core.records import read_plan, thread_of
-from drpo.core.state import DRPOState
+from drpo.core.state import DRPOState, config_of
 from drpo.core.stats import better, mean_ci
 from nodes.prepare_level import retrieve_context
 from nodes.select_aspects import lookup_aspects
@@ -31,7 +31,7 @@ ALPHA = 0.05  # the level of drpo.core.stats.better
 
 
 async def prepare_confirmation(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
-    config = RunConfig.model_validate(state["config"])
+    config = config_of(state["config"])
     queries = confirmation_queries(config, await read_plan(runtime.store, thread_of(runtime)))
     aspects, calls = await lookup_aspects(runtime, config, TRACK, queries)
     context = await retrieve_context(

@@ -12,10 +12,10 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import Context
 from drpo.core.plan import validation_count
 from drpo.core.records import read_plan, thread_of
-from drpo.core.state import DRPOState
+from drpo.core.state import DRPOState, config_of
 
 NO_VALIDATION = (
     "validation selection needs seed queries beyond the {used} that the levels use; none are "
@@ -26,7 +26,7 @@ NO_VALIDATION = (
 async def finish_stage(
     state: DRPOState, runtime: Runtime[Context]
 ) -> Command[Literal["begin_stage", "prepare_validation", "__end__"]]:
-    config = RunConfig.model_validate(state["config"])
+    config = config_of(state["config"])
     if state["stage"] == "icl":
         tracks = sorted(state["tracks"])
         best = state["best"]

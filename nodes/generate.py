@@ -33,5 +33,6 @@ async def generate(task: GenerateTask, runtime: Runtime[Context]) -> Command[Lit
         "output": output.strip(),
         "aspects": task["aspects"],
         "config": task["config"],
+        "then": task["then"],
     }
     return Command(update={"calls": {"base": 1}}, goto=Send("judge", judged))

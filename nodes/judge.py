@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from statistics import fmean
-from typing import Any
 
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from drpo.core.config import Context
 from drpo.core.scoring import resolve_judge
-from drpo.core.state import Evaluation, JudgeTask
+from drpo.core.state import AfterJudge, Evaluation, JudgeTask
 
 
-async def judge(task: JudgeTask, runtime: Runtime[Context]) -> dict[str, Any]:
+async def judge(task: JudgeTask, runtime: Runtime[Context]) -> Command[AfterJudge]:
     verdict = await resolve_judge(runtime.context.judge_node)(task, runtime)
     scores = verdict["scores"]
     if not scores:
@@ -24,4 +24,7 @@ async def judge(task: JudgeTask, runtime: Runtime[Context]) -> dict[str, Any]:
         "scores": scores,
         "reward": fmean(float(s["score"]) for s in scores.values()),
     }
-    return {"evaluations": [evaluation], "calls": {"judge": int(verdict.get("calls", 1))}}
+    update = {"evaluations": [evaluation], "calls": {"judge": int(verdict.get("calls", 1))}}
+    # the verdict goes where the router that sent this scoring said: one trigger per node
+    # (a task checkpointed by a drpo before "then" existed: a search level's)
+    return Command(update=update, goto=task.get("then", "prune_beam"))

@@ -12,11 +12,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import Context
 from drpo.core.messages import ICLExample
 from drpo.core.plan import level_queries
 from drpo.core.records import read_plan, thread_of
-from drpo.core.state import DRPOState
+from drpo.core.state import DRPOState, config_of
 from nodes.select_aspects import lookup_aspects
 from retrieval import aretrieve
 
@@ -34,7 +34,7 @@ async def retrieve_context(
 
 
 async def prepare_level(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
-    config = RunConfig.model_validate(state["config"])
+    config = config_of(state["config"])
     stage = state["stage"]
     if stage == "icl":
         done = set(state.get("done_tracks", []))

@@ -18,10 +18,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import Context
 from drpo.core.plan import stage_params
 from drpo.core.records import read_former, require_store, thread_of, write_level, write_lineage
-from drpo.core.state import DRPOState, Evaluation, LevelRecord, Scored
+from drpo.core.state import DRPOState, Evaluation, LevelRecord, Scored, config_of
 
 MAX_SCORE = 5.0
 
@@ -59,7 +59,7 @@ def score_level(evaluations: list[Evaluation], level: int) -> dict[str, list[Sco
 
 
 async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
-    config = RunConfig.model_validate(state["config"])
+    config = config_of(state["config"])
     stage, level = state["stage"], state["level"]
     width = stage_params(config, stage).W
     by_track = score_level(state.get("evaluations", []), level)

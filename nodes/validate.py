@@ -24,10 +24,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import Context
 from drpo.core.plan import confirm_count, validation_queries
 from drpo.core.records import read_levels, read_plan, require_store, thread_of
-from drpo.core.state import Candidate, DRPOState
+from drpo.core.state import Candidate, DRPOState, config_of
 from drpo.core.stats import better, mean_ci
 from nodes.begin_stage import root_id
 from nodes.prepare_level import retrieve_context
@@ -41,7 +41,7 @@ def _norm(text: str) -> str:
 
 
 async def prepare_validation(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
-    config = RunConfig.model_validate(state["config"])
+    config = config_of(state["config"])
     queries = validation_queries(config, await read_plan(runtime.store, thread_of(runtime)))
     initial: Candidate = {
         "id": root_id(TRACK),
@@ -93,7 +93,7 @@ def _candidate(row: dict[str, Any], level: int) -> Candidate:
 
 
 async def choose_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
-    config = RunConfig.model_validate(state["config"])
+    config = config_of(state["config"])
     queries = state["level_queries"]
     rewards: dict[str, dict[str, float]] = defaultdict(dict)
     for ev in state.get("evaluations", []):

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +33,20 @@ from drpo.core.session import CALL_GATE, Session, active_session, current_role
 def cache_key(namespace: str, prompt: str, llm_string: str) -> str:
     payload = json.dumps([namespace, prompt, llm_string], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# LangChain passes the same prompt and llm_string objects to alookup and, after a miss, to
+# aupdate, within one call's task: the key computed for the lookup is kept for the update
+_LOOKED_UP: ContextVar[tuple[str, str, str, str] | None] = ContextVar("drpo_key", default=None)
+
+
+def _key_of(namespace: str, prompt: str, llm_string: str) -> str:
+    last = _LOOKED_UP.get()
+    if last is not None and last[1] is prompt and last[2] is llm_string and last[0] == namespace:
+        return last[3]
+    key = cache_key(namespace, prompt, llm_string)
+    _LOOKED_UP.set((namespace, prompt, llm_string, key))
+    return key
 
 
 def dump_generations(generations: Sequence[Generation]) -> str:
@@ -102,7 +117,7 @@ class ModelCache(BaseCache):
         session = active_session()
         if session is None or session.cache is None:
             return None
-        key = cache_key(self.namespace, prompt, llm_string)
+        key = _key_of(self.namespace, prompt, llm_string)
         if not session.cache.may_hold(key):  # a sure miss: no read, no thread
             return None
         return await asyncio.to_thread(self._lookup, session, current_role(), key)
@@ -113,7 +128,7 @@ class ModelCache(BaseCache):
             return
         session.charge(current_role(), _tokens(return_val))  # a usage line
         if session.cache is not None:  # handed to the cache's writer thread: no wait
-            key = cache_key(self.namespace, prompt, llm_string)
+            key = _key_of(self.namespace, prompt, llm_string)
             session.cache.put_later(key, self.namespace, dump_generations(return_val))
 
     def clear(self, **kwargs: Any) -> None:

@@ -6,6 +6,7 @@ Reward selection (E.1.2), rewarding (E.1 with the eval dict of E.1.1) and the st
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 
@@ -127,6 +128,11 @@ def aspect_list(
 
 
 def eval_dict(aspects: Sequence[str]) -> str:
+    return _eval_dict(tuple(aspects))
+
+
+@functools.lru_cache(maxsize=256)  # each query's aspects are judged for every candidate
+def _eval_dict(aspects: tuple[str, ...]) -> str:
     template = {
         name: {
             "rationale": f"[your thoughts on the {name.lower()} of the output]",

@@ -132,6 +132,8 @@ class DRPOInput(TypedDict, total=False):
 
 # Payloads of the ``Send`` tasks: each task carries everything its node needs.
 
+AfterJudge = Literal["prune_beam", "choose_prompt", "confirm_prompt"]
+
 
 class SelectTask(TypedDict):
     query: str
@@ -153,6 +155,7 @@ class GenerateTask(TypedDict):
     icl: list[ICLExample]
     aspects: AspectSelection
     config: dict[str, Any]
+    then: AfterJudge  # where the judge's verdict goes (see JudgeTask)
 
 
 class JudgeTask(TypedDict):
@@ -161,7 +164,26 @@ class JudgeTask(TypedDict):
     output: str
     aspects: AspectSelection
     config: dict[str, Any]
+    # the node the verdict goes to, set by the router that sent the scoring: the search's
+    # prune_beam, or validation's choose_prompt / confirm_prompt (no router per judge task)
+    then: AfterJudge
+
+
+_LAST: tuple[dict[str, Any], RunConfig] | None = None
+
+
+def config_of(raw: dict[str, Any]) -> RunConfig:
+    """The validated RunConfig of a state's or payload's ``config`` dict. Every task of a run
+    carries the same dict object, so the last one validated is kept (by identity: a state's
+    values are never changed in place) and each call does not validate it again."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] is raw:
+        return last[1]
+    config = RunConfig.model_validate(raw)
+    _LAST = (raw, config)
+    return config
 
 
 def run_config(payload: Any) -> RunConfig:
-    return RunConfig.model_validate(payload["config"])
+    return config_of(payload["config"])

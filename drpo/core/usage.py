@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 COUNTERS = ("calls", "cache_hits", "input_tokens", "output_tokens", "micro_usd")
 USAGE_FILE = "usage.jsonl"
@@ -21,11 +21,7 @@ class Usage:
         self._lock = threading.Lock()
         self._file: TextIO | None = None
         if path is not None and path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+            for entry in _entries(path.read_text()):
                 self._count(entry.pop("role"), entry)
 
     def _count(self, role: str, counts: dict[str, int]) -> None:
@@ -60,6 +56,27 @@ class Usage:
     def as_dict(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return {role: dict(row) for role, row in sorted(self.roles.items())}
+
+
+def _entries(text: str) -> list[dict[str, Any]]:
+    """The file's lines, parsed as one JSON array (one parse, not one per line); a torn or
+    damaged line makes it parse line by line, skipping what does not parse."""
+    lines = text.splitlines()
+    try:
+        entries = json.loads("[" + ",".join(lines) + "]")
+        if all(isinstance(e, dict) for e in entries):
+            return cast(list[dict[str, Any]], entries)
+    except json.JSONDecodeError:
+        pass
+    out = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
 
 
 def read_usage(run_dir: Path) -> dict[str, dict[str, int]]:

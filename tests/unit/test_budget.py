@@ -115,3 +115,19 @@ def test_usage_is_json_in_the_run_dir(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (runs / "u" / "usage.jsonl").read_text().splitlines()]
     assert sum(line.get("calls", 0) for line in lines) == 5 == len(read_log(log))
     assert {line["role"] for line in lines} <= {"selector", "optimizer", "base", "judge"}
+
+
+def test_usage_file_counts_whole_lines_and_skips_a_torn_last_one(tmp_path: Path) -> None:
+    from drpo.core.usage import Usage
+
+    path = tmp_path / "usage.jsonl"
+    usage = Usage(path)
+    usage.add("judge", calls=1)
+    usage.add("judge", input_tokens=7, output_tokens=3, micro_usd=2)
+    usage.add("base", calls=1)
+    usage.close()
+    assert Usage(path).as_dict()["judge"]["input_tokens"] == 7  # one parse of every line
+    with path.open("a") as f:
+        f.write('{"role": "base", "calls": 1}\n\n{"role": "base", "cal')  # killed mid-line
+    again = Usage(path).as_dict()
+    assert again["base"]["calls"] == 2 and again["judge"] == usage.as_dict()["judge"]

@@ -206,3 +206,16 @@ def test_a_failed_write_behind_stops_the_next_call_with_the_cache_named(tmp_path
             time.sleep(0.01)
     with pytest.raises(StateFileError):
         cache.close()
+
+
+def test_the_key_of_a_lookup_is_kept_for_its_update_and_equals_a_fresh_one() -> None:
+    from drpo.core.hooks import _key_of, cache_key
+
+    prompt, llm = json.dumps(["a prompt"]), json.dumps({"temperature": 0.5})
+    key = _key_of("spec", prompt, llm)
+    assert key == cache_key("spec", prompt, llm)
+    # equal text in new objects (the next call) is hashed again: the same key, computed afresh
+    again = json.dumps(["a prompt"])
+    assert again is not prompt and _key_of("spec", again, llm) == key
+    # another model's cache (namespace) with the same objects never gets this key
+    assert _key_of("other", again, llm) == cache_key("other", again, llm) != key

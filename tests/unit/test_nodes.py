@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.store.memory import InMemoryStore
+from pydantic import ValidationError
 
 from drpo.core.calls import DRPOCallError
 from drpo.core.config import Context, RunConfig
@@ -90,16 +91,21 @@ def _judge_task(output: str = "An answer.") -> JudgeTask:
             "source": "selector",
         },
         "config": {},
+        "then": "choose_prompt",
     }
 
 
 def test_judge_node_alone_reward_is_mean(tmp_path: Path) -> None:
     runtime = FakeRuntime(fake_context(fake_spec(tmp_path / "l.jsonl")))
-    out = asyncio.run(judge(_judge_task(), runtime))  # type: ignore[arg-type]
+    command = asyncio.run(judge(_judge_task(), runtime))  # type: ignore[arg-type]
+    out = command.update
+    assert isinstance(out, dict) and command.goto == "choose_prompt"  # the task's "then"
     ev = out["evaluations"][0]
     scores = [s["score"] for s in ev["scores"].values()]
     assert set(ev["scores"]) == {"Helpfulness", "Clarity"}
     assert ev["reward"] == sum(scores) / 2 and out["calls"] == {"judge": 1}
+    older = {k: v for k, v in _judge_task().items() if k != "then"}  # sent by an older drpo
+    assert asyncio.run(judge(older, runtime)).goto == "prune_beam"  # type: ignore[arg-type]
 
 
 def test_judge_node_raises_a_named_error_after_retries(tmp_path: Path) -> None:
@@ -172,3 +178,15 @@ def test_openai_compatible_key_comes_from_env(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("DRPO_API_KEY", "sk-test-secret")
     model = get_chat_model("openai-compatible:m@http://127.0.0.1:9/v1")
     assert "sk-test-secret" not in repr(model) and "sk-test-secret" not in str(model.model_dump())
+
+
+def test_a_config_is_validated_once_per_dict_and_again_for_a_new_one() -> None:
+    from drpo.core.state import config_of
+
+    raw = small_config()
+    first = config_of(raw)
+    assert config_of(raw) is first  # the same dict: not validated again
+    changed = {**raw, "system_prompt": {**raw.get("system_prompt", {}), "W": 3}}
+    assert config_of(changed).system_prompt.W == 3 and config_of(raw) is not first
+    with pytest.raises(ValidationError):
+        config_of({"no_such_field": 1})

@@ -73,10 +73,12 @@ class FakeChatModel(ReplyChatModel):
         with self._lock:
             self._attempts[key] += 1
             attempt = self._attempts[key]
-        if kind != "generate" and _digest(key, attempt) % 1000 < self.malformed_rate * 1000:
+        malformed = self.malformed_rate > 0 and kind != "generate"
+        if malformed and _digest(key, attempt) % 1000 < self.malformed_rate * 1000:
             return kind, key, '{"analysis": "truncated'
         # only sampled roles depend on the seed; a re-sampled judge or selector answers the same
-        h = _digest(kind, text, kwargs.get("seed") if kind in ("transition", "generate") else None)
+        as_key = kind in ("transition", "generate") or kwargs.get("seed") is None
+        h = int(key, 16) if as_key else _digest(kind, text, None)  # the key's digest when equal
         if kind == "select":
             names = list(ASPECTS)
             picked = [names[(h >> (4 * i)) % len(names)] for i in range(2 + h % 4)]
