@@ -13,7 +13,7 @@ import hashlib
 from typing import Any, cast
 
 from langgraph.runtime import Runtime
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, GetOp, Item
 
 from drpo.core.aspects import ASPECTS, STATIC_ASPECTS
 from drpo.core.calls import call_json
@@ -45,7 +45,19 @@ async def _cached(
 ) -> tuple[AspectSelection, str | None] | None:
     """A stored selection and the thread whose call made it."""
     namespace, key = cache_key(selector, query)
-    if (item := await store.aget(namespace, key, refresh_ttl=False)) is None:
+    return _stored(await store.aget(namespace, key, refresh_ttl=False))
+
+
+async def _cached_all(
+    store: BaseStore, selector: str, queries: list[str]
+) -> list[AspectSelection | None]:
+    """The stored selections of several queries, read in one batch (one store round trip)."""
+    found = await store.abatch([GetOp(*cache_key(selector, q), refresh_ttl=False) for q in queries])
+    return [hit[0] if (hit := _stored(cast(Item | None, item))) else None for item in found]
+
+
+def _stored(item: Item | None) -> tuple[AspectSelection, str | None] | None:
+    if item is None:
         return None
     value = dict(item.value)
     # PostgresStore keeps JSONB, which reorders object keys: restore the selector's order
@@ -104,7 +116,7 @@ async def lookup_aspects(
     if config.stage_reward(stage) == "static":
         return {q: static_selection(q) for q in queries}, {}
     store, selector = require_store(runtime.store), runtime.context.selector_model
-    found = {q: (hit[0] if (hit := await _cached(store, selector, q)) else None) for q in queries}
+    found = dict(zip(queries, await _cached_all(store, selector, queries), strict=True))
     missing = [q for q, sel in found.items() if sel is None]
     made = await asyncio.gather(*(select_one(store, selector, q, config, runtime) for q in missing))
     calls: dict[str, int] = {}

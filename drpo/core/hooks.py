@@ -144,6 +144,12 @@ class ErrorHook(BaseCallbackHandler):
 
     run_inline = True  # a counter: no executor thread per event
 
+    @property
+    def ignore_chat_model(self) -> bool:
+        # not called at a call's start: a handler without on_chat_model_start would be
+        # called on_llm_start instead, with every message rendered to a string first
+        return True
+
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
     ) -> None:

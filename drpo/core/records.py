@@ -17,12 +17,22 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
+from drpo.core.session import active_session
 from drpo.core.state import STAGES, LevelRecord
 
 LEVELS = "drpo_levels"
 LINEAGE = "drpo_lineage"
 PLAN = "drpo_plan"
 _PAGE = 500
+
+
+def _known() -> dict[tuple[str, str, str], Any]:
+    """The lineages and seed plan the running execution wrote or read (``Session.known``): it
+    holds the run's lock and opened its own store, so nothing else writes them meanwhile, and
+    a transition reads its parent's former prompts, a level its plan, without a store round
+    trip. Without a session (LangGraph's server, whose store clients may edit) nothing is kept."""
+    session = active_session()
+    return session.known if session is not None else {}
 
 
 class StoreRequired(ValueError):
@@ -59,24 +69,35 @@ async def write_lineage(
 ) -> None:
     value = {"stage": stage, "level": level, "former": former}
     await store.aput((LINEAGE, thread), cid, value, index=False)
+    _known()[LINEAGE, thread, cid] = tuple(former)
 
 
 async def read_former(store: BaseStore, thread: str, cid: str) -> list[str]:
-    item = await store.aget((LINEAGE, thread), cid, refresh_ttl=False)
-    return list(item.value["former"]) if item is not None else []
+    known = _known()
+    if (LINEAGE, thread, cid) not in known:
+        item = await store.aget((LINEAGE, thread), cid, refresh_ttl=False)
+        if item is None:
+            return []
+        known[LINEAGE, thread, cid] = tuple(item.value["former"])
+    return list(known[LINEAGE, thread, cid])
 
 
 async def write_plan(store: BaseStore, thread: str, seeds: list[str]) -> None:
     await store.aput((PLAN, thread), "seeds", {"seeds": seeds}, index=False)
+    _known()[PLAN, thread, "seeds"] = tuple(seeds)
 
 
 async def read_plan(store: BaseStore | None, thread: str) -> list[str]:
-    # a search, not a get: PostgresStore's get is an UPDATE ... RETURNING, which a read-only
-    # transaction (show, export) refuses
-    items = [i for i in await _items(require_store(store), (PLAN, thread)) if i["key"] == "seeds"]
-    if not items:
-        raise ValueError(f"no seed plan in the store for thread {thread!r}")
-    return list(items[0]["value"]["seeds"])
+    known = _known()
+    if (PLAN, thread, "seeds") not in known:
+        # a search, not a get: PostgresStore's get is an UPDATE ... RETURNING, which a
+        # read-only transaction (show, export) refuses
+        found = await _items(require_store(store), (PLAN, thread))
+        items = [i for i in found if i["key"] == "seeds"]
+        if not items:
+            raise ValueError(f"no seed plan in the store for thread {thread!r}")
+        known[PLAN, thread, "seeds"] = tuple(items[0]["value"]["seeds"])
+    return list(known[PLAN, thread, "seeds"])
 
 
 async def _items(store: BaseStore, namespace: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -116,6 +137,8 @@ async def copy_records(
         for item in await _items(src, (namespace, src_thread))
         if namespace == PLAN or _upto(item["value"], stage, level)
     ]
+    known = _known()
     for namespace, item in picked:
         await dst.aput((namespace, dst_thread), item["key"], item["value"], index=False)
+        known.pop((namespace, dst_thread, item["key"]), None)
     return len(picked)

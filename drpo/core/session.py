@@ -141,6 +141,7 @@ class Session:
     stopped: str | None = None  # why the gate stopped the run
     stop_request: str | None = None  # a graceful stop asked for (drpo/runtime/stopping.py)
     errors: ProviderErrors = field(default_factory=ProviderErrors)  # failed requests, re-samples
+    known: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # drpo.core.records
     _reserved: float = 0.0  # worst-case dollars of the calls in flight
     _limiters: dict[str, InMemoryRateLimiter] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -211,7 +211,6 @@ async def execute(
     """Start or continue the run (``command``: answer a pending interrupt); prints progress;
     returns the summary of the final state."""
     config, context = run.load()
-    calls: Counter[str] = Counter()
     started = time.monotonic()
     session = open_session(run.dir, run.root, context, config)  # cache, budgets, prices, rps
     errors = session.errors  # failed provider requests (retried by RetryPolicy or fatal)
@@ -230,25 +229,24 @@ async def execute(
             payload: Any = None if resume and snapshot.values else run.input(config)
             if command is not None:
                 payload = command
-            async for mode, chunk in g.astream(
+            closed = (snapshot.values or {}).get("closed")
+            # one event per superstep (its checkpoint), none per task: a level's progress
+            # line is read from the checkpoint after its prune_beam
+            async for chunk in g.astream(
                 payload,
                 # max_concurrency: LangGraph's bound on the tasks of a superstep
                 {**run.thread, "max_concurrency": context.max_concurrency},
                 context=context,
-                stream_mode=["updates", "checkpoints"],
+                stream_mode="checkpoints",
                 durability="sync",
             ):
-                if mode == "checkpoints":
-                    seen.append(streamed_row(cast(dict[str, Any], chunk)))
-                    continue
-                for node, values in cast(dict[str, Any], chunk).items():
-                    if not isinstance(values, dict):
-                        continue
-                    calls.update(values.get("calls", {}))
-                    if node == "prune_beam":
-                        _report(values, calls, time.monotonic() - started, progress)
-                        if errors.counts:
-                            progress(f"  provider errors so far (retried): {errors}")
+                seen.append(streamed_row(chunk))
+                values = chunk.get("values") or {}
+                if values.get("closed") not in (None, closed):
+                    closed = values["closed"]
+                    _report(values, time.monotonic() - started, progress)
+                    if errors.counts:
+                        progress(f"  provider errors so far (retried): {errors}")
         # run.json now has this process's provider errors and structured-output methods
         progress(f"model calls (cache hits) per role: {session.usage.describe()}")
         result = await summary(run, g, seen)
@@ -259,15 +257,13 @@ async def execute(
     return result
 
 
-def _report(
-    values: dict[str, Any], calls: Counter[str], elapsed: float, progress: Progress
-) -> None:
-    closed, beam = values.get("closed"), values.get("beam") or {}
-    if not closed:
-        return
+def _report(values: dict[str, Any], elapsed: float, progress: Progress) -> None:
+    """The progress line of a level, from the checkpoint after its prune_beam (calls: the
+    run's so far, cache hits included, as the state counts them)."""
+    closed, beam = values["closed"], values.get("beam") or {}
     rewards = [members[0]["reward"] for members in beam.values() if members]
     best = f"{max(rewards):.2f}" if rewards else "-"
-    made = ", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
+    made = ", ".join(f"{k} {v}" for k, v in sorted((values.get("calls") or {}).items()))
     progress(
         f"[{elapsed:6.1f}s] {closed['stage']} level {closed['level']}: {len(beam)} track(s), "
         f"best reward {best}; calls so far: {made}"

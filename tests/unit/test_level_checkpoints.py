@@ -5,6 +5,7 @@ of the checkpoint history; a resumed run, whose first checkpoints another proces
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,34 @@ def test_a_resumed_run_finds_the_levels_the_first_process_closed(tmp_path: Path)
     ids = _level_ids(result)
     assert ids == _level_ids(show(tmp_path, "b"))
     assert len(ids) == 4 + 3 and all(cid for _, _, cid in ids)
+
+
+LEVEL_LINE = re.compile(r"^\[ *[\d.]+s\] (icl|system_prompt) level (\d+): .*; calls so far: (.*)$")
+
+
+def _levels_reported(err: str) -> list[tuple[str, int]]:
+    return [(m[1], int(m[2])) for line in err.splitlines() if (m := LEVEL_LINE.match(line))]
+
+
+def test_progress_has_one_line_per_level_and_a_resume_repeats_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The progress line of a level is read from the checkpoint after its prune_beam; a
+    resumed process reports only the levels it closes, with the run's calls so far."""
+    search = ["--models", fake_spec(tmp_path / "calls.jsonl"), "--icl", "2", "--icl-D", "2",
+              "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
+              "--select", "last-beam"]  # fmt: skip
+    every = [("icl", t) for t in range(3)] + [("system_prompt", t) for t in range(4)]
+    whole, stopped = str(tmp_path / "whole"), str(tmp_path / "stopped")  # no shared LLM cache
+    assert main(["optimize", "--run-id", "a", "--run-dir", whole, *search]) == 0
+    assert _levels_reported(capsys.readouterr().err) == every
+    assert main(["optimize", "--run-id", "b", "--run-dir", stopped, *search, "--max-calls", "25"])
+    first = capsys.readouterr().err
+    assert main(["resume", "b", "--run-dir", stopped, "--max-calls", "1000"]) == 0
+    second = capsys.readouterr().err
+    assert 0 < len(_levels_reported(first)) < len(every)
+    assert _levels_reported(first) + _levels_reported(second) == every
+    last = [m for line in second.splitlines() if (m := LEVEL_LINE.match(line))][-1]
+    counted = dict(item.rsplit(" ", 1) for item in last[3].split(", "))
+    calls = show(Path(stopped), "b")["calls"]
+    assert {k: int(v) for k, v in counted.items()} == calls

@@ -8,6 +8,7 @@ defines ``_stream``/``_astream`` itself (BaseChatModel streams only when they ar
 
 from __future__ import annotations
 
+import inspect
 from abc import abstractmethod
 from typing import Any
 
@@ -48,6 +49,12 @@ class ReplyChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return _result(await self._amessage(messages, stop, **kwargs))
+
+
+# LangChain asks inspect.signature of _generate/_agenerate on every call (do they take a
+# run_manager?); a stored __signature__ answers without reading the code object again
+for _method in (ReplyChatModel._generate, ReplyChatModel._agenerate):
+    _method.__signature__ = inspect.signature(_method)  # type: ignore[union-attr]
 
 
 def _result(message: BaseMessage) -> ChatResult:
