@@ -121,7 +121,8 @@ class LocalRuns:
                     pass
             if session.stopped:
                 raise RuntimeError(f"budget reached: {session.stopped}")
-            (run.dir / "result.json").write_text(json.dumps(await summary(run), indent=2))
+            # as `drpo optimize` writes it; encoding and writing off the server's event loop
+            await asyncio.to_thread(run.write_result, await summary(run))
         except Exception as exc:  # shown on the page; the run stays resumable
             self.errors[run.id] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
         finally:

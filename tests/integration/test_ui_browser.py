@@ -137,6 +137,10 @@ def test_inspect_and_steer_a_run(ui: str, browser: WebDriver, tmp_path: Path) ->
     wait.until(lambda d: text(d, "#run-status") == "finished")
     parent = api(ui, "live")
     assert parent["best_system_prompt"] and not parent["pending"]
+    # the inspector writes result.json as `drpo optimize` does (off its event loop)
+    result = tmp_path / "live" / "result.json"
+    wait.until(lambda _d: json.loads(result.read_text()).get("status") == "finished")
+    assert json.loads(result.read_text())["best_system_prompt"] == parent["best_system_prompt"]
 
     # fork from stage-2 level 1 with another judge (it logs its calls): a new run whose levels
     # 0..1 are the parent's, and whose judge is called only for the levels after 1
