@@ -24,6 +24,8 @@ OFFLINE = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
 }
+UI_TOKEN = "inspector-test-token"  # DRPO_UI_TOKEN of every test server: /ui/?token=...
+UI_HEADERS = {"x-drpo-token": UI_TOKEN, "content-type": "application/json"}
 
 
 @contextmanager
@@ -46,7 +48,7 @@ def langgraph_dev(log: Path, config: str = "langgraph.json", **extra_env: str) -
                 str(port),
             ],  # fmt: skip
             cwd=ROOT,
-            env={**env, **OFFLINE, **extra_env},
+            env={**env, **OFFLINE, "DRPO_UI_TOKEN": UI_TOKEN, **extra_env},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from drpo.core.models.registry import parse_spec
 from drpo.ui.mermaid import STAGES
+from drpo.web.guard import Guard, new_token
+from drpo.web.policy import RequestPolicy
 
 HOST = "127.0.0.1"
+MAX_BODY = 1 << 20  # drpo serve: 1 MiB per request
 
 
 def add_parsers(sub: Any) -> None:
@@ -23,8 +27,16 @@ def add_parsers(sub: Any) -> None:
 
     ui = sub.add_parser("ui", help="the run inspector page for the runs of a run dir")
     ui.add_argument("--run-dir", type=Path, default=Path("runs"))
-    ui.add_argument("--host", default=HOST)
+    ui.add_argument("--host", default=HOST, help="bind address (default loopback)")
     ui.add_argument("--port", type=int, default=8765)
+    ui.add_argument(
+        "--judge-node", action="append", default=[],
+        help="a judge node (module:function) a fork from the page may use (repeatable)",
+    )  # fmt: skip
+    ui.add_argument(
+        "--model", action="append", default=[],
+        help="a model spec a fork from the page may use beyond the run's own (repeatable)",
+    )  # fmt: skip
     ui.set_defaults(handler=_ui)
 
     for name, text in (("serve", "an OpenAI-compatible server"), ("chat", "a terminal chat")):
@@ -32,8 +44,21 @@ def add_parsers(sub: Any) -> None:
         sp.add_argument("pack", type=Path)
         sp.add_argument("--base", required=True, help="model spec of the base model")
         if name == "serve":
-            sp.add_argument("--host", default=HOST)
+            sp.add_argument("--host", default=HOST, help="bind address (default loopback)")
             sp.add_argument("--port", type=int, default=8000)
+            sp.add_argument(
+                "--api-key",
+                default=os.environ.get("DRPO_SERVE_API_KEY") or None,
+                help="the key clients send (Authorization: Bearer KEY); default "
+                "DRPO_SERVE_API_KEY, else a fresh one printed at start",
+            )
+            sp.add_argument(
+                "--no-auth", action="store_true", help="ask no key (loopback only)"
+            )
+            sp.add_argument(
+                "--max-body", type=int, default=MAX_BODY,
+                help=f"largest request body in bytes (default {MAX_BODY}; larger: 413)",
+            )  # fmt: skip
         sp.set_defaults(handler=_serve if name == "serve" else _chat)
 
     gr = sub.add_parser("graph", help="print the graph as mermaid text")
@@ -89,10 +114,22 @@ def _aligned(args: argparse.Namespace) -> Any:
 async def _serve(args: argparse.Namespace) -> int:
     from drpo.serving.serve import create_app
 
-    server = _uvicorn(create_app(_aligned(args)), args.host, args.port)
-    print(f"serving {args.pack} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
+    if args.no_auth and args.api_key:
+        raise ValueError("--no-auth and --api-key exclude each other")
+    if not 1024 <= args.max_body <= 1 << 30:
+        raise ValueError(f"--max-body {args.max_body}: expected 1024..{1 << 30} bytes")
+    key = None if args.no_auth else (args.api_key or new_token())
+    guard = Guard(key, bind=args.host, max_body=args.max_body)  # --no-auth off loopback: error
+    server = _uvicorn(create_app(_aligned(args), guard), args.host, args.port)
+    url = f"http://{_authority(args.host, args.port)}/v1"
+    shown = "" if key is None or args.api_key else f" (API key: {key})"
+    print(f"serving {args.pack} on {url}{shown}", file=sys.stderr, flush=True)
     await server.serve()
     return 0
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def _chat(args: argparse.Namespace) -> int:
@@ -107,8 +144,12 @@ async def _ui(args: argparse.Namespace) -> int:
 
     if not args.run_dir.is_dir():
         raise ValueError(f"no run dir {args.run_dir}")
-    server = _uvicorn(create_app(LocalRuns(args.run_dir)), args.host, args.port)
-    print(f"inspector on http://{args.host}:{args.port}/ui", file=sys.stderr, flush=True)
+    policy = RequestPolicy.of(args.judge_node, args.model)
+    token = new_token("DRPO_UI_TOKEN")
+    app = create_app(LocalRuns(args.run_dir, policy), Guard(token, bind=args.host))
+    server = _uvicorn(app, args.host, args.port)
+    url = f"http://{_authority(args.host, args.port)}/ui/?token={token}"
+    print(f"inspector on {url}", file=sys.stderr, flush=True)
     await server.serve()
     return 0
 

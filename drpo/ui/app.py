@@ -1,4 +1,7 @@
-"""The inspector's Starlette app: the page and its JSON API under ``/ui`` and ``/studio``."""
+"""The inspector's Starlette app: the page and its JSON API under ``/ui`` and ``/studio``.
+
+Every route goes through the server's ``Guard`` (drpo/web/guard.py): Host and Origin checked, the
+token asked of every state-changing request (the page reads it from its URL, ``?token=``)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -21,18 +24,23 @@ from drpo.runtime.runner import RunError
 from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
 from drpo.ui.views import ForkRequest
+from drpo.web.guard import Guard, Refusal
 
 STATIC = Path(str(files("drpo.ui") / "static"))  # page and bundled mermaid, package resources
 PREFIXES = ("/ui", "/studio")
 Handler = Callable[[Request], Awaitable[Any]]
 
 
-def _json(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """JSON in and out; a bad request or an unknown run is a 400/404 with one line."""
+def _json(guard: Guard, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """JSON in and out, after the guard's checks; a refused or bad request or an unknown run is
+    a 4xx with one line."""
 
     async def endpoint(request: Request) -> Response:
         try:
+            guard.check(request)
             return JSONResponse(await handler(request))
+        except Refusal as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
         except (RunError, StateFileError) as exc:
             status = 404 if str(exc).startswith("no run") else 409
             return JSONResponse({"error": " ".join(str(exc).split())}, status_code=status)
@@ -42,10 +50,14 @@ def _json(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def routes(backend: Backend) -> list[BaseRoute]:
+def routes(backend: Backend, guard: Guard) -> list[BaseRoute]:
     diagrams: dict[str, str] = {}
 
     async def index(request: Request) -> Response:
+        try:
+            guard.check(request, changes_state=False)
+        except Refusal as exc:
+            return Response(exc.message, status_code=exc.status, media_type="text/plain")
         return FileResponse(STATIC / "index.html")
 
     async def graph(request: Request) -> dict[str, str]:
@@ -63,37 +75,44 @@ def routes(backend: Backend) -> list[BaseRoute]:
         return await backend.history(request.path_params["run_id"])
 
     async def replay(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        return await backend.replay(request.path_params["run_id"], body["checkpoint_id"])
+        replay = ReplayRequest.model_validate(await guard.read_json(request))
+        return await backend.replay(request.path_params["run_id"], replay.checkpoint_id)
 
     async def fork(request: Request) -> dict[str, Any]:
-        fork = ForkRequest.model_validate(await request.json())
+        fork = ForkRequest.model_validate(await guard.read_json(request))
         return await backend.fork(request.path_params["run_id"], fork)
 
     async def answer(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        return await backend.answer(
-            request.path_params["run_id"], ApprovalAnswer.model_validate(body)
-        )
+        answer = ApprovalAnswer.model_validate(await guard.read_json(request))
+        return await backend.answer(request.path_params["run_id"], answer)
 
     async def stop(request: Request) -> dict[str, Any]:
+        await guard.read_json(request)  # a JSON body ({}), so no form post can stop a run
         return await backend.stop(request.path_params["run_id"])
+
+    def api(path: str, handler: Handler, post: bool = False) -> Route:
+        return Route(path, _json(guard, handler), methods=["POST"] if post else ["GET"])
 
     return [
         Route("/", index),
-        Route("/api/graph", _json(graph)),
-        Route("/api/runs", _json(runs)),
-        Route("/api/runs/{run_id}", _json(run)),
-        Route("/api/runs/{run_id}/history", _json(history)),
-        Route("/api/runs/{run_id}/replay", _json(replay), methods=["POST"]),
-        Route("/api/runs/{run_id}/fork", _json(fork), methods=["POST"]),
-        Route("/api/runs/{run_id}/answer", _json(answer), methods=["POST"]),
-        Route("/api/runs/{run_id}/stop", _json(stop), methods=["POST"]),
+        api("/api/graph", graph),
+        api("/api/runs", runs),
+        api("/api/runs/{run_id}", run),
+        api("/api/runs/{run_id}/history", history),
+        api("/api/runs/{run_id}/replay", replay, post=True),
+        api("/api/runs/{run_id}/fork", fork, post=True),
+        api("/api/runs/{run_id}/answer", answer, post=True),
+        api("/api/runs/{run_id}/stop", stop, post=True),
         Mount("/static", StaticFiles(directory=STATIC)),
     ]
 
 
-def create_app(backend: Backend, home: bool = True) -> Starlette:
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    checkpoint_id: str = Field(pattern=r"^[0-9A-Za-z-]{1,64}$")
+
+
+def create_app(backend: Backend, guard: Guard, home: bool = True) -> Starlette:
     """The page at /ui/ and /studio/; ``home`` also redirects / there (not in the server,
     which keeps / as its health check)."""
 
@@ -101,4 +120,4 @@ def create_app(backend: Backend, home: bool = True) -> Starlette:
         return RedirectResponse("/ui/")
 
     top: list[BaseRoute] = [Route("/", to_ui)] if home else []
-    return Starlette(routes=[*top, *(Mount(p, routes=routes(backend)) for p in PREFIXES)])
+    return Starlette(routes=[*top, *(Mount(p, routes=routes(backend, guard)) for p in PREFIXES)])

@@ -33,6 +33,7 @@ from drpo.ui.views import (
     inspect_view,
     run_row,
 )
+from drpo.web.policy import RequestPolicy
 
 
 class Backend(Protocol):
@@ -46,8 +47,9 @@ class Backend(Protocol):
 
 
 class LocalRuns:
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, policy: RequestPolicy | None = None) -> None:
         self.root = Path(run_dir)
+        self.policy = policy or RequestPolicy()  # what a fork request may name
         self.active: dict[str, asyncio.Task[None]] = {}
         self.errors: dict[str, str] = {}
 
@@ -139,11 +141,11 @@ class LocalRuns:
 
     async def fork(self, run_id: str, fork: ForkRequest) -> dict[str, Any]:
         """A new run ``<run>-fork-N`` from the checkpoint after the level (`drpo fork`)."""
-        check_fork(fork)
         parent = self._run(run_id)
+        config, context = parent.load()
+        check_fork(fork, self.policy, asdict(context))
         if parent.id in self.active:
             raise RunError(f"run {parent.id!r} is still running: fork it once it stops")
-        config, context = parent.load()
         n = 1 + sum(1 for _ in self.root.glob(f"{parent.id}-fork-*/run.json"))
         new = Run(self.root, f"{parent.id}-fork-{n}")
         judge = {"judge_model": fork.judge_model, "judge_node": fork.judge_node}

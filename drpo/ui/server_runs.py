@@ -12,6 +12,7 @@ from drpo.core.state import LevelRecord
 from drpo.core.summary import branch_levels, summarize_state
 from drpo.runtime.runner import RunError
 from drpo.ui.views import ForkRequest, check_fork, fork_config, history_row, inspect_view, run_row
+from drpo.web.policy import RequestPolicy
 
 PAGE = 100
 
@@ -47,7 +48,8 @@ def server_row(state: dict[str, Any]) -> dict[str, Any]:
 class ServerRuns:
     """The threads of the LangGraph server this app is mounted in."""
 
-    def __init__(self, assistant_id: str = "drpo") -> None:
+    def __init__(self, policy: RequestPolicy | None = None, assistant_id: str = "drpo") -> None:
+        self.policy = policy or RequestPolicy()  # what a fork request may name
         self.assistant_id = assistant_id
 
     def _client(self) -> Any:
@@ -131,8 +133,9 @@ class ServerRuns:
         """LangGraph's own fork in the thread: the level's checkpoint updated as if its
         prune_beam wrote the (changed) config, then a run with the new judge from there. The
         store items of later levels are rewritten by the new branch."""
-        check_fork(fork)
         client = self._client()
+        parent_context = ((await self._last_run(run_id)).get("kwargs") or {}).get("context") or {}
+        check_fork(fork, self.policy, parent_context)
         if (await client.threads.get(run_id))["status"] == "busy":
             raise RunError(f"run {run_id!r} is still running: fork it once it stops")
         cid = level_checkpoint(run_id, branch_levels(await self._checkpoints(run_id)), fork)

@@ -8,25 +8,27 @@ import difflib
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from drpo.core.config import RunConfig
-from drpo.core.models.registry import parse_spec
-from drpo.core.scoring import resolve_judge
+from drpo.core.provenance import ROLES
 from drpo.core.state import STAGES
 from drpo.runtime.runner import RunError
+from drpo.web.policy import RequestPolicy
 
 
 class ForkRequest(BaseModel):
     """The page's "fork from here": a level of either stage, the judge, optional W/M/D."""
 
-    stage: str
-    level: int = Field(ge=0)
-    judge_model: str = Field(min_length=1)
-    judge_node: str = "dynamic"
-    W: int | None = Field(default=None, ge=1)
-    M: int | None = Field(default=None, ge=1)
-    D: int | None = Field(default=None, ge=1)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    stage: str = Field(max_length=32)
+    level: int = Field(ge=0, le=100_000)
+    judge_model: str = Field(min_length=1, max_length=1000)
+    judge_node: str = Field(default="dynamic", min_length=1, max_length=200)
+    W: int | None = Field(default=None, ge=1, le=1000)
+    M: int | None = Field(default=None, ge=1, le=1000)
+    D: int | None = Field(default=None, ge=1, le=1000)
 
 
 def inspect_view(summary: dict[str, Any]) -> dict[str, Any]:
@@ -139,9 +141,12 @@ def history_row(checkpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_fork(fork: ForkRequest) -> None:
-    """A bad stage, judge spec or judge node: one clear error before anything is written."""
+def check_fork(fork: ForkRequest, policy: RequestPolicy, context: dict[str, Any]) -> None:
+    """A bad stage, judge spec or judge node: one clear error before anything is written. The
+    judge node and model are looked up in what the server and the run (``context``, the
+    parent's) already know: a request never imports code or names a file or a new URL."""
     if fork.stage not in STAGES:
         raise RunError(f"unknown stage {fork.stage!r}; choose one of {', '.join(STAGES)}")
-    parse_spec(fork.judge_model)
-    resolve_judge(fork.judge_node)
+    specs = [str(context.get(f"{role}_model")) for role in ROLES]
+    policy.model_spec(fork.judge_model, specs)
+    policy.judge_node(fork.judge_node, [str(context.get("judge_node"))])

@@ -4,6 +4,7 @@ address only (read from the kernel's socket table, not from their own messages).
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -61,7 +62,11 @@ def test_drpo_serve_command_answers_on_loopback_only(pack: tuple[Path, Any]) -> 
     port = free_port()
     with command("serve", str(pack[0]), "--base", "fake", "--port", str(port)) as proc:
         assert _wait_listening(proc, port) == {"127.0.0.1"}
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+        assert proc.stderr is not None
+        printed = proc.stderr.readline()  # "serving PACK on URL (API key: KEY)": a fresh key
+        found = re.search(rf"on http://127\.0\.0\.1:{port}/v1 \(API key: (\S+)\)$", printed)
+        assert found, printed
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=found.group(1))
         question = "Explain photosynthesis briefly."
         reply = client.chat.completions.create(
             model="drpo-aligned", messages=[{"role": "user", "content": question}]

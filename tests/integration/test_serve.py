@@ -19,6 +19,7 @@ from benchmarks.processes import free_port
 from drpo.cli.main import main
 from drpo.serving.aligned import AlignedChatModel
 from drpo.serving.serve import create_app
+from drpo.web.guard import Guard
 from tests.conftest import ENV
 from tests.packs import make_pack
 
@@ -33,7 +34,9 @@ def server(pack: tuple[Path, Any]) -> Iterator[tuple[str, AlignedChatModel]]:
     model = AlignedChatModel.from_pack(pack[0], "fake")
     port = free_port()
     srv = uvicorn.Server(
-        uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(model, Guard("unused")), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -17,7 +17,8 @@ from langgraph_sdk import get_client
 
 from tests.conftest import listeners, small_config
 from tests.fault_server import FaultServer
-from tests.langgraph_dev import judged_by, langgraph_dev
+from tests.http_probe import request
+from tests.langgraph_dev import UI_HEADERS, judged_by, langgraph_dev
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,7 @@ def _get_json(url: str) -> Any:
 
 
 def _post_json(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"content-type": "application/json"}
-    )
+    request = urllib.request.Request(url, json.dumps(body).encode(), UI_HEADERS)
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -194,9 +193,23 @@ def test_run_history_and_level_fork_on_langgraph_dev(server: str) -> None:
     _, listed = _get(server + "/ui/api/runs")
     assert got["thread_id"] in listed
     # the Stop button's endpoint on the server: nothing runs any more, nothing is cancelled
-    stop = urllib.request.Request(f"{server}/ui/api/runs/{got['thread_id']}/stop", b"{}")
+    stop_url = f"{server}/ui/api/runs/{got['thread_id']}/stop"
+    stop = urllib.request.Request(stop_url, b"{}", UI_HEADERS)
     with urllib.request.urlopen(stop, timeout=30) as response:
         assert json.loads(response.read())["message"] == "stop requested (0 run(s) cancelled)"
+    # ... and like `drpo ui`'s, it refuses other pages, a rebinding Host and a missing token
+    tid = got["thread_id"]
+    for headers, status in (
+        ({"content-type": "application/json"}, 401),
+        ({**UI_HEADERS, "origin": "http://evil.example"}, 403),
+        ({**UI_HEADERS, "host": "evil.example"}, 403),
+        ({**UI_HEADERS, "content-type": "text/plain"}, 415),
+    ):
+        code, body = request(server, "POST", f"/ui/api/runs/{tid}/stop", "{}", headers)
+        assert code == status, body
+    fork = {"stage": "system_prompt", "level": 0, "judge_model": "fake:log=/tmp/planted"}
+    code, body = request(server, "POST", f"/ui/api/runs/{tid}/fork", fork, UI_HEADERS)
+    assert code == 400 and "may not name a file" in body["error"]
 
 
 async def _short_run(url: str, spec: str) -> str:

@@ -26,7 +26,7 @@ from benchmarks.processes import free_port, stop, wait_until_up
 from drpo.cli.main import main
 from tests.conftest import ENV, small_config
 from tests.fault_server import FaultServer
-from tests.langgraph_dev import judged_by, langgraph_dev
+from tests.langgraph_dev import UI_HEADERS, UI_TOKEN, judged_by, langgraph_dev
 
 FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3"]
 
@@ -37,8 +37,9 @@ def ui(tmp_path: Path) -> Iterator[str]:
     assert main(args) == 0
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drpo.cli", "ui", "--run-dir", str(tmp_path), "--port", str(port)],
-        env=ENV,
+        [sys.executable, "-m", "drpo.cli", "ui", "--run-dir", str(tmp_path), "--port", str(port),
+         "--model", f"fake:log={tmp_path / 'fork-judge.jsonl'}"],  # a spec the page may use
+        env={**ENV, "DRPO_UI_TOKEN": UI_TOKEN},
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -77,8 +78,9 @@ def test_inspect_and_steer_a_run(ui: str, browser: WebDriver, tmp_path: Path) ->
     wait = WebDriverWait(browser, 60, poll_frequency=0.2)
     with urllib.request.urlopen(ui + "/studio/") as res:  # the alias for --studio-url
         assert b"DRPO inspector" in res.read()
-    browser.get(ui + "/ui/")
+    browser.get(ui + f"/ui/?token={UI_TOKEN}")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#run-list li[data-run='live']"))
+    assert "token" not in browser.current_url  # kept for the tab, out of the address bar
     browser.find_element(By.CSS_SELECTOR, "#run-list li[data-run='live']").click()
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#graph svg"))
     assert text(browser, "#run-status") == "waiting for approval"
@@ -168,13 +170,13 @@ def test_inspect_and_steer_a_run(ui: str, browser: WebDriver, tmp_path: Path) ->
         ({"stage": "system_prompt", "level": 9}, 409, "levels that can be forked: 0, 1, 2, 3"),
         ({"stage": "bogus", "level": 1}, 409, "unknown stage 'bogus'"),
         ({"stage": "icl", "level": 0, "W": 0}, 400, "greater than or equal to 1"),
-        ({"stage": "icl", "level": 0, "judge_node": "nope"}, 400, "unknown judge 'nope'"),
+        ({"stage": "icl", "level": 0, "judge_node": "nope"}, 400, "'nope' is not one this server"),
     )
     for body, status, words in bad:
         request = urllib.request.Request(
             f"{ui}/ui/api/runs/live/fork",
             json.dumps({"judge_model": "fake", **body}).encode(),
-            {"content-type": "application/json"},
+            UI_HEADERS,
         )
         with pytest.raises(HTTPError) as err:
             urllib.request.urlopen(request)
@@ -217,7 +219,7 @@ def test_inspector_fork_on_langgraph_dev(browser: WebDriver, tmp_path: Path) -> 
     try:
         with langgraph_dev(tmp_path / "langgraph.log") as url:
             tid = asyncio.run(_gated_thread(url, spec))
-            browser.get(f"{url}/ui/?run={tid}")
+            browser.get(f"{url}/ui/?run={tid}&token={UI_TOKEN}")
             wait.until(lambda d: text(d, "#run-title") == tid)
             wait.until(lambda d: text(d, "#approval-level") == "stage 2, level 1")
             browser.find_element(By.ID, "approve").click()

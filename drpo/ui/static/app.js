@@ -5,8 +5,22 @@ const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 const fmt = (x) => (typeof x === "number" ? x.toFixed(2) : "-");
 
+// The server's token comes in the page's URL (?token=..., printed by `drpo ui`); it is kept for
+// this tab and taken out of the address bar. Every API call sends it.
+const token = (() => {
+  const url = new URL(location.href);
+  const given = url.searchParams.get("token");
+  if (given) {
+    sessionStorage.setItem("drpo-token", given);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  return given || sessionStorage.getItem("drpo-token") || "";
+})();
+
 async function api(path, body) {
-  const opts = body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  const headers = { "x-drpo-token": token };
+  const opts = body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) };
   const res = await fetch("api/" + path, opts);
   const data = await res.json();
   if (!res.ok) throw new Error(data.error || res.statusText);

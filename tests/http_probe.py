@@ -1,0 +1,48 @@
+"""Raw HTTP requests to a server on loopback with any Host, Origin and body (what a hostile page
+or a DNS-rebinding attack sends), and a digest of a folder to show that nothing changed."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+from pathlib import Path
+from typing import Any
+
+
+def request(
+    base: str,
+    method: str,
+    path: str,
+    body: bytes | str | dict[str, Any] | list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> tuple[int, Any]:
+    """(status, JSON body or text). ``base`` is http://127.0.0.1:PORT; a dict or list body is
+    sent as JSON with ``content-type: application/json`` unless ``headers`` say otherwise."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    sent = dict(headers or {})
+    if isinstance(body, dict | list):
+        sent.setdefault("content-type", "application/json")
+        body = json.dumps(body)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        # a Host in ``headers`` replaces the one http.client would send
+        conn.request(method, path, body=body, headers=sent)
+        res = conn.getresponse()
+        data = res.read()
+    finally:
+        conn.close()
+    try:
+        return res.status, json.loads(data)
+    except ValueError:
+        return res.status, data.decode(errors="replace")
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (names relative to it) with the sha256 of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
