@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -24,7 +25,7 @@ from drpo.runtime.runner import RunError
 from drpo.ui.backends import Backend
 from drpo.ui.mermaid import all_diagrams
 from drpo.ui.views import ForkRequest
-from drpo.web.guard import Guard, Refusal
+from drpo.web.guard import Guard, Refusal, SiteGuard
 
 STATIC = Path(str(files("drpo.ui") / "static"))  # page and bundled mermaid, package resources
 PREFIXES = ("/ui", "/studio")
@@ -112,12 +113,18 @@ class ReplayRequest(BaseModel):
     checkpoint_id: str = Field(pattern=r"^[0-9A-Za-z-]{1,64}$")
 
 
-def create_app(backend: Backend, guard: Guard, home: bool = True) -> Starlette:
+def create_app(
+    backend: Backend, guard: Guard, home: bool = True, exempt_root: str | None = None
+) -> Starlette:
     """The page at /ui/ and /studio/; ``home`` also redirects / there (not in the server,
-    which keeps / as its health check)."""
+    which keeps / as its health check). Its ``SiteGuard`` middleware checks Host and Origin of
+    every request; inside `langgraph dev` that is every request of the server."""
 
     async def to_ui(request: Request) -> Response:
         return RedirectResponse("/ui/")
 
     top: list[BaseRoute] = [Route("/", to_ui)] if home else []
-    return Starlette(routes=[*top, *(Mount(p, routes=routes(backend, guard)) for p in PREFIXES)])
+    return Starlette(
+        routes=[*top, *(Mount(p, routes=routes(backend, guard)) for p in PREFIXES)],
+        middleware=[Middleware(SiteGuard, guard=guard, exempt_root=exempt_root)],
+    )

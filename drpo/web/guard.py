@@ -9,6 +9,8 @@ opens, so each request is checked before it is handled:
 - bound to anything but loopback, every request needs the token.
 
 A refusal is a ``Refusal`` (an HTTP status and one line); ``read_json`` reads a capped body.
+``SiteGuard`` checks Host and Origin of every request of a whole server (as middleware of the
+inspector's app it also covers the LangGraph API of `langgraph dev`, whose CORS allows any origin).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,6 +67,7 @@ class Guard:
     bind: str = "127.0.0.1"
     max_body: int = 64 * 1024
     hosts: frozenset[str] = field(default_factory=frozenset)  # names beyond loopback's
+    origins: frozenset[str] = field(default_factory=frozenset)  # other pages allowed to call
 
     def __post_init__(self) -> None:
         if self.token is None and not is_loopback(self.bind):
@@ -77,16 +82,21 @@ class Guard:
         """Raise a ``Refusal`` unless the request may be handled."""
         if changes_state is None:
             changes_state = request.method not in SAFE_METHODS
-        host = request.headers.get("host", "")
+        self.check_site(request)
+        if changes_state or not self.open_reads:
+            self._check_token(request)
+
+    def check_site(self, request: Request) -> None:
+        """Host names this server (on loopback); Origin, when sent, is its own page."""
+        host = request.headers.get("host", "").lower()
         if self.open_reads and not (is_loopback(_hostname(host)) or _hostname(host) in self.hosts):
             raise Refusal(403, f"refused: Host {host!r} is not this server's address")
         origin = request.headers.get("origin")
-        if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != host):
+        own = origin is not None and origin != "null" and urlsplit(origin).netloc.lower() == host
+        if origin is not None and not own and origin not in self.origins:
             raise Refusal(403, f"refused: a request from another page ({origin})")
         if origin is None and request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
             raise Refusal(403, "refused: a request from another site")
-        if changes_state or not self.open_reads:
-            self._check_token(request)
 
     def _check_token(self, request: Request) -> None:
         if self.token is None:
@@ -119,3 +129,23 @@ class Guard:
         except (ValueError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise Refusal(400, f"the body is not valid JSON: {reason}") from None
+
+
+class SiteGuard:
+    """ASGI middleware: ``Guard.check_site`` on every HTTP request of the app it wraps. Requests
+    of the LangGraph server's in-process client (root path ``exempt_root``, which no network
+    request can set) pass."""
+
+    def __init__(self, app: ASGIApp, guard: Guard, exempt_root: str | None = None) -> None:
+        self.app, self.guard, self.exempt_root = app, guard, exempt_root
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        inside = self.exempt_root is not None and scope.get("root_path") == self.exempt_root
+        if scope["type"] == "http" and not inside:
+            try:
+                self.guard.check_site(Request(scope))
+            except Refusal as exc:
+                response = JSONResponse({"error": exc.message}, status_code=exc.status)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -210,6 +210,21 @@ def test_run_history_and_level_fork_on_langgraph_dev(server: str) -> None:
     fork = {"stage": "system_prompt", "level": 0, "judge_model": "fake:log=/tmp/planted"}
     code, body = request(server, "POST", f"/ui/api/runs/{tid}/fork", fork, UI_HEADERS)
     assert code == 400 and "may not name a file" in body["error"]
+    # the LangGraph API of the same server: a page cannot start a run (its context would name
+    # the judge, i.e. code) by a cross-site POST, even a text/plain one, nor by DNS rebinding
+    run = json.dumps({"assistant_id": "drpo", "context": {"judge_node": "builtins:print"}})
+    runs_url = f"{server}/threads/{tid}/runs"
+    for headers in (
+        {"origin": "http://evil.example", "content-type": "text/plain"},
+        {"origin": "http://evil.example", "content-type": "application/json"},
+        {"host": "evil.example:2024", "content-type": "application/json"},
+    ):
+        code, body = request(server, "POST", f"/threads/{tid}/runs", run, headers)
+        assert code == 403, body
+        preflight = {**headers, "access-control-request-method": "POST"}
+        assert request(server, "OPTIONS", "/threads", None, preflight)[0] == 403
+    contexts = [(r.get("kwargs") or {}).get("context") or {} for r in _get_json(runs_url)]
+    assert contexts and all(c.get("judge_node") != "builtins:print" for c in contexts)
 
 
 async def _short_run(url: str, spec: str) -> str:
