@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("speedup", "overhead", "resume_waste", "retrieval", "embedded", "selection_noise")
+NAMES = (
+    "speedup", "overhead", "resume_waste", "retrieval", "embedded", "selection_noise",
+    "selection_cost",
+)  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

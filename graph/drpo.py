@@ -1,11 +1,12 @@
 """The whole DRPO run as one loop whose levels are root-namespace supersteps.
 
-    load_data -> select_aspects (every query, up front) -> begin_stage
+    load_data -> select_aspects (every query of the search, up front) -> begin_stage
     level t:  prepare_level -> [transition -> drop_duplicates] -> (generate ->) judge
               -> prune_beam -> [review_best] -> next level | finish_stage
     finish_stage: stage 1 (Alg. 1, ICL responses) -> begin_stage of stage 2 (Alg. 2, the
-              system prompt) -> ... -> [prepare_validation -> generate -> judge -> choose_prompt
-              -> [prepare_confirmation -> generate -> judge -> confirm_prompt]]
+              system prompt) -> ... -> [prepare_validation -> generate -> judge -> choose_prompt,
+              per rung of the race -> [prepare_confirmation -> generate -> judge ->
+              confirm_prompt, per look of the sequential test]]
 
 Alg. 1 and Alg. 2 differ only in what a candidate is (a response, a system prompt) and which
 queries score it; both run this loop with the stage as data. Each checkpoint after a level's
@@ -25,6 +26,7 @@ from drpo.core.state import DRPOInput, DRPOState
 from graph.policies import LLM_RETRY
 from graph.routes import (
     after_choice,
+    after_confirm,
     after_level,
     next_level,
     send_scoring,
@@ -81,8 +83,10 @@ builder.add_conditional_edges(
 )
 builder.add_conditional_edges("review_best", next_level, ["prepare_level", "finish_stage"])
 builder.add_conditional_edges("prepare_validation", send_scoring, ["generate", "prune_beam"])
-builder.add_conditional_edges("choose_prompt", after_choice, ["prepare_confirmation", END])
+builder.add_conditional_edges(
+    "choose_prompt", after_choice, ["prepare_validation", "prepare_confirmation", END]
+)
 builder.add_conditional_edges("prepare_confirmation", send_scoring, ["generate", "prune_beam"])
-builder.add_edge("confirm_prompt", END)
+builder.add_conditional_edges("confirm_prompt", after_confirm, ["prepare_confirmation", END])
 
 graph = builder.compile(name="drpo")

@@ -85,8 +85,18 @@ def send_transitions(state: DRPOState) -> Scoring:
     return sends or "prune_beam"
 
 
-def after_choice(state: DRPOState) -> Literal["prepare_confirmation", "__end__"]:
-    """choose_prompt either chose P* or left the best on validation to be confirmed."""
+def after_choice(
+    state: DRPOState,
+) -> Literal["prepare_validation", "prepare_confirmation", "__end__"]:
+    """choose_prompt sent the race to its next rung, chose P*, or left the best on validation
+    to be confirmed."""
+    if (state.get("race") or {}).get("alive"):
+        return "prepare_validation"
+    return "prepare_confirmation" if state.get("confirm_candidates") else "__end__"
+
+
+def after_confirm(state: DRPOState) -> Literal["prepare_confirmation", "__end__"]:
+    """confirm_prompt decided, or the sequential test looks again after more queries."""
     return "prepare_confirmation" if state.get("confirm_candidates") else "__end__"
 
 
@@ -94,6 +104,8 @@ def next_level(state: DRPOState) -> Literal["prepare_level", "finish_stage"]:
     D = stage_params(config_of(state["config"]), state["stage"]).D
     if state["level"] > D or set(state.get("done_tracks", [])) >= set(state["tracks"]):
         return "finish_stage"
+    if state["stage"] == "system_prompt" and state.get("budget_stop"):
+        return "finish_stage"  # the budget keeps the rest for selection (nodes/budget_stop.py)
     return "prepare_level"
 
 

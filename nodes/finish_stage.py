@@ -1,8 +1,9 @@
 """finish_stage: closes a stage after its last level (or once every track stopped early).
 
 Stage 1: I* = each track's best response across its levels (the initial one included); then
-stage 2 begins. Stage 2: P* is chosen on held-out validation queries (``select="validation"``,
-see nodes/validate.py), or is the top of the final beam (``select="last-beam"``, the paper).
+stage 2 begins. Stage 2: P* is chosen on held-out validation queries (``select`` race or
+validation, see nodes/validate.py), or is the top of the final beam (``select="last-beam"``, the
+paper). A search that a budget stopped early (nodes/budget_stop.py) ends here too, with a note.
 """
 
 from __future__ import annotations
@@ -50,11 +51,18 @@ async def finish_stage(
             goto="begin_stage",
         )
     seeds = len(await read_plan(runtime.store, thread_of(runtime)))
-    if validation_count(config, seeds) > 0:
-        return Command(goto="prepare_validation")
-    top = state["beam"]["system_prompt"][0]
     notes = list(state.get("notes", []))
-    if config.system_prompt.select == "validation":
+    marks = {"search": dict(state.get("calls", {}))}  # drpo.core.summary.phases
+    if stop := state.get("budget_stop"):
+        notes.append(f"the search stopped after level {stop['level']}: {stop['reason']}")
+        if stop["level"] == 0:  # only the initial prompt was scored: nothing to select among
+            top = state["beam"]["system_prompt"][0]
+            update = {"best_system_prompt": top["candidate"]["text"], "best_reward": top["reward"]}
+            return Command(update={**update, "notes": notes, "phase_marks": marks}, goto="__end__")
+    if validation_count(config, seeds) > 0:
+        return Command(update={"notes": notes, "phase_marks": marks}, goto="prepare_validation")
+    top = state["beam"]["system_prompt"][0]
+    if config.system_prompt.select != "last-beam":
         used = min(seeds, (config.search_stage().D + 1) * config.system_prompt.B)
         notes.append(NO_VALIDATION.format(used=used))
     update = {"best_system_prompt": top["candidate"]["text"], "best_reward": top["reward"]}

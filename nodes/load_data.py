@@ -1,6 +1,7 @@
 """load_data: validate the run config, load I_base and X, record the shuffled seed order (once,
-in the store: ``drpo.core.records``) and send every query the run will score to select_aspects, side
-by side, up front. Given optimized ICL examples (--icl-from), stage 1 is skipped."""
+in the store: ``drpo.core.records``) and send every query the search will score to
+select_aspects, side by side, up front (validation and confirmation queries are selected when
+their rung or look comes). Given optimized ICL examples (--icl-from), stage 1 is skipped."""
 
 from __future__ import annotations
 

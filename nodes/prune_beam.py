@@ -22,6 +22,7 @@ from drpo.core.config import Context
 from drpo.core.plan import stage_params
 from drpo.core.records import read_former, require_store, thread_of, write_level, write_lineage
 from drpo.core.state import DRPOState, Evaluation, LevelRecord, Scored, config_of
+from nodes.budget_stop import budget_stop
 
 MAX_SCORE = 5.0
 
@@ -83,9 +84,13 @@ async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, A
     store = require_store(runtime.store)
     thread = thread_of(runtime)
     await write_level(store, thread, stage, level, records)
+    update: dict[str, Any] = {}
     if stage == "system_prompt":
         await _lineages(store, thread, level, beam, old_beam)
+        if level < stage_params(config, stage).D:
+            update["budget_stop"] = await budget_stop(state, runtime, config, level)
     return {
+        **update,
         "beam": beam,
         "best": best,
         "done_tracks": sorted(done),

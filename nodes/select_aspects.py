@@ -109,18 +109,27 @@ async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[st
 
 
 async def lookup_aspects(
-    runtime: Runtime[Context], config: RunConfig, stage: str, queries: list[str]
+    runtime: Runtime[Context],
+    config: RunConfig,
+    stage: str,
+    queries: list[str],
+    up_front: bool = True,
 ) -> tuple[dict[str, AspectSelection], dict[str, int]]:
     """The selections of a level's queries, made up front by select_aspects. A query planned
-    after the fact (a fork with another D, B or selector) is selected here, on the spot."""
+    after the fact (a fork with another D, B or selector) is selected here, on the spot; so are
+    validation and confirmation queries (``up_front=False``: each counted as select_aspects
+    counts it, a call or a hit of the shared store)."""
     if config.stage_reward(stage) == "static":
         return {q: static_selection(q) for q in queries}, {}
     store, selector = require_store(runtime.store), runtime.context.selector_model
     found = dict(zip(queries, await _cached_all(store, selector, queries), strict=True))
+    if not up_front:
+        found = dict.fromkeys(queries)
     missing = [q for q, sel in found.items() if sel is None]
     made = await asyncio.gather(*(select_one(store, selector, q, config, runtime) for q in missing))
     calls: dict[str, int] = {}
     for q, (selection, used) in zip(missing, made, strict=True):
         found[q] = selection
-        calls["selector"] = calls.get("selector", 0) + used.get("selector", 0)
+        for counter, n in used.items():  # selector calls, or hits of the shared store
+            calls[counter] = calls.get(counter, 0) + n
     return {q: sel for q, sel in found.items() if sel is not None}, calls

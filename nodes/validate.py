@@ -1,32 +1,34 @@
-"""Validation selection of P* (``select="validation"``), after the last level of stage 2.
+"""Validation selection of P* (``select`` race or validation), after the last level of stage 2.
 
 prepare_validation: the candidates are the initial prompt, each level's best and the final
 beam (one text is scored once, under all its sources); the queries are the seeds after those
-the levels used (``drpo.core.plan``). Each candidate is answered by the base model with ICL
-retrieval and judged on every validation query, like a level (generate -> judge).
-choose_prompt (stage A): P_top = the highest validation mean (ties go to the earlier source, the
-initial prompt first). With ``gate="significant"`` (default) P_top must then beat the initial
-prompt P on fresh confirmation queries (stage B, nodes/confirm.py), unless P_top is P. Without
-confirmation queries (``confirm=0``, or no seeds left) the gate falls back to one stage: P* = the
-highest mean among the candidates whose paired difference to P on the validation queries is
-significantly above 0 (one-sided t test at 5%), else P. With ``gate="none"``, P* = P_top.
+the levels used (``drpo.core.plan``). The selection rule (``drpo.core.racing``) splits them into
+rungs: each rung, the candidates still in the race are answered by the base model with ICL
+retrieval and judged on the rung's queries, like a level (generate -> judge), and choose_prompt
+keeps the best of them for the next rung (``race``: the best third; ``validation``: one rung of
+every query). When one is left or the queries run out, P_top is the best mean (ties go to the
+earlier source, the initial prompt first). With ``gate="significant"`` (default) P_top must
+then beat the initial prompt P on fresh confirmation queries (nodes/confirm.py), unless P_top is
+P. Without confirmation queries (``confirm=0``, or no seeds left) every candidate runs every
+validation query and the gate falls back to one stage: P* = the highest mean among the
+candidates whose paired difference to P is significantly above 0 (one-sided t test at 5%), else
+P. With ``gate="none"``, P* = P_top.
 Why two stages: the best of several noisy means is favoured by luck (the winner's curse); tested
-on the queries that chose it, it passes too often. Measured in a simulated world
-(benchmarks/selection_noise.py, docs/selection-noise.md): the plain maximum returned a prompt truly
-worse than P in about 4 runs in 10 when most rewrites hurt, the one-stage gate in up to 7 in 100.
+on the queries that chose it, it passes too often (docs/selection-noise.md).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.core.config import Context
+from drpo.core.config import Context, RunConfig
 from drpo.core.plan import confirm_count, validation_queries
+from drpo.core.racing import SELECTIONS, Selection
 from drpo.core.records import read_levels, read_plan, require_store, thread_of
+from drpo.core.sequential import paired
 from drpo.core.state import Candidate, DRPOState, config_of
 from drpo.core.stats import better, mean_ci
 from nodes.begin_stage import root_id
@@ -40,18 +42,51 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def selection_of(config: RunConfig, confirm: int) -> Selection:
+    """The rule of the run; without confirmation, one rung of every query (the one-stage gate
+    compares every candidate with P on the same queries)."""
+    if confirm == 0 or config.system_prompt.gate != "significant":
+        return SELECTIONS["validation"]
+    return SELECTIONS[config.system_prompt.select]
+
+
 async def prepare_validation(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
     config = config_of(state["config"])
-    queries = validation_queries(config, await read_plan(runtime.store, thread_of(runtime)))
-    initial: Candidate = {
-        "id": root_id(TRACK),
-        "track": TRACK,
-        "level": 0,
-        "parent": None,
-        "text": config.system_prompt.initial_prompt,
-        "analysis": "",
-        "thought": "",
+    seeds = await read_plan(runtime.store, thread_of(runtime))
+    planned = validation_queries(config, seeds)
+    update: dict[str, Any] = {}
+    race = state.get("race") or {}
+    if not race.get("alive"):  # the first rung: every distinct candidate
+        candidates = await _candidates(state, runtime, config)
+        race = {"rung": 0, "alive": [c["candidate"]["id"] for c in candidates], "rewards": {}}
+        update = {"validation_candidates": candidates, "race": race}
+    else:
+        candidates = state["validation_candidates"]
+    rungs = selection_of(config, confirm_count(config, len(seeds))).race(len(planned)).rungs
+    rung = race["rung"]
+    queries = planned[(rungs[rung - 1] if rung else 0) : rungs[rung]]
+    aspects, calls = await lookup_aspects(runtime, config, TRACK, queries, up_front=False)
+    context = await retrieve_context(
+        state["icl_examples"], queries, config.system_prompt.K, runtime
+    )
+    alive = set(race["alive"])
+    return {
+        **update,
+        "level_queries": queries,
+        "level_aspects": aspects,
+        "icl_context": context,
+        "frontier": [c["candidate"] for c in candidates if c["candidate"]["id"] in alive],
+        "evaluations": Overwrite([]),
+        "calls": calls,
     }
+
+
+async def _candidates(
+    state: DRPOState, runtime: Runtime[Context], config: RunConfig
+) -> list[dict[str, Any]]:
+    initial = _candidate(
+        {"id": root_id(TRACK), "parent": None, "text": config.system_prompt.initial_prompt}, 0
+    )
     sources: list[tuple[str, Candidate]] = [("initial", initial)]
     records = (await read_levels(require_store(runtime.store), thread_of(runtime)))[TRACK]
     for record in records:
@@ -64,20 +99,7 @@ async def prepare_validation(state: DRPOState, runtime: Runtime[Context]) -> dic
     for source, cand in sources:
         entry = merged.setdefault(_norm(cand["text"]), {"sources": [], "candidate": cand})
         entry["sources"].append(source)
-    aspects, calls = await lookup_aspects(runtime, config, TRACK, queries)
-    context = await retrieve_context(
-        state["icl_examples"], queries, config.system_prompt.K, runtime
-    )
-    candidates = list(merged.values())
-    return {
-        "validation_candidates": candidates,
-        "level_queries": queries,
-        "level_aspects": aspects,
-        "icl_context": context,
-        "frontier": [c["candidate"] for c in candidates],
-        "evaluations": Overwrite([]),
-        "calls": calls,
-    }
+    return list(merged.values())
 
 
 def _candidate(row: dict[str, Any], level: int) -> Candidate:
@@ -92,32 +114,55 @@ def _candidate(row: dict[str, Any], level: int) -> Candidate:
     }
 
 
+def merge_rewards(
+    state: DRPOState, rewards: dict[str, list[float]], ids: list[str]
+) -> dict[str, list[float]]:
+    """``rewards`` with this round's verdicts appended, in the round's query order."""
+    got: dict[str, dict[str, float]] = {cid: {} for cid in ids}
+    for ev in state.get("evaluations", []):
+        got[ev["candidate"]["id"]][ev["query"]] = ev["reward"]
+    out = {cid: list(values) for cid, values in rewards.items()}
+    for cid in ids:
+        out[cid] = out.get(cid, []) + [got[cid][q] for q in state["level_queries"]]
+    return out
+
+
 async def choose_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
     config = config_of(state["config"])
-    queries = state["level_queries"]
-    rewards: dict[str, dict[str, float]] = defaultdict(dict)
-    for ev in state.get("evaluations", []):
-        rewards[ev["candidate"]["id"]][ev["query"]] = ev["reward"]
-    rows: list[dict[str, Any]] = []
-    for entry in state["validation_candidates"]:
-        cid = entry["candidate"]["id"]
-        values = [rewards[cid][q] for q in queries]
-        rows.append({"entry": entry, "values": values, **mean_ci(values)})
-    initial = rows[0]  # the initial prompt is the first candidate
-    top = max(rows, key=lambda r: r["mean"])  # max keeps the first of equal means
-    gate = config.system_prompt.gate
     seeds = await read_plan(runtime.store, thread_of(runtime))
     confirm = confirm_count(config, len(seeds))
+    race = state["race"]
+    ids = [c["candidate"]["id"] for c in state["validation_candidates"]]
+    alive = [cid for cid in ids if cid in set(race["alive"])]
+    rewards = merge_rewards(state, race["rewards"], alive)
+    planned = validation_queries(config, seeds)
+    rules = selection_of(config, confirm).race(len(planned))
+    survivors = rules.survivors(race["rung"], rewards, alive)
+    update: dict[str, Any] = {"evaluations": Overwrite([]), "frontier": []}
+    if len(survivors) > 1:  # the next rung: router -> prepare_validation
+        next_race = {"rung": race["rung"] + 1, "alive": survivors, "rewards": rewards}
+        return {**update, "race": next_race}
+    rows: list[dict[str, Any]] = [
+        {"entry": entry, "values": rewards[cid], **mean_ci(rewards[cid])}
+        for entry, cid in zip(state["validation_candidates"], ids, strict=True)
+    ]
+    by_id = dict(zip(ids, rows, strict=True))
+    initial, top = rows[0], by_id[survivors[0]]  # the initial prompt is the first candidate
+    gate = config.system_prompt.gate
     validation = {
-        "queries": queries,
+        "queries": planned[: rules.rungs[race["rung"]]],  # those the last rung reached
+        "select": selection_of(config, confirm).name,
+        "rungs": list(rules.rungs[: race["rung"] + 1]),
         "candidates": [_public(r) for r in rows],
         "initial": _public(initial),
         "top": _public(top),
         "gate": gate,
         "confirmation": None,
     }
-    update: dict[str, Any] = {"evaluations": Overwrite([]), "frontier": []}
-    if gate == "significant" and confirm > 0 and top is not initial:  # stage B: nodes/confirm.py
+    update["race"] = {**race, "alive": [], "rewards": {}}
+    marks = state.get("phase_marks") or {}
+    update["phase_marks"] = {**marks, "selection": dict(state.get("calls", {}))}
+    if gate == "significant" and confirm > 0 and top is not initial:  # nodes/confirm.py
         entries = [initial["entry"], top["entry"]]
         return {**update, "validation": validation, "confirm_candidates": entries}
     notes = list(state.get("notes", []))
@@ -145,13 +190,14 @@ NO_CONFIRMATION = (
 def decided(
     validation: dict[str, Any], chosen: dict[str, Any], text: str, significant: bool, rule: str
 ) -> dict[str, Any]:
-    """The final validation block and P*: ``chosen`` is a public row of the validation stage."""
+    """The final validation block and P*: ``chosen`` is a public row of the validation stage.
+    Its difference to P is paired on the validation queries both were scored on."""
     initial = validation["initial"]["rewards"]
-    diffs = [c - i for c, i in zip(chosen["rewards"], initial, strict=True)]
+    diffs = [c - i for c, i in zip(chosen["rewards"], initial, strict=False)]
     final = {
         **validation,
         "chosen": {**chosen, "text": text},
-        "difference": mean_ci(diffs),
+        "difference": mean_ci(diffs) if diffs else None,
         "significant": significant,
         "rule": rule,
     }
@@ -159,7 +205,7 @@ def decided(
 
 
 def _diffs(row: dict[str, Any], initial: dict[str, Any]) -> list[float]:
-    return [c - i for c, i in zip(row["values"], initial["values"], strict=True)]
+    return paired(row["values"], initial["values"])
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

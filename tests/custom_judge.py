@@ -5,6 +5,7 @@ tests/integration/test_resume.py)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 
@@ -12,7 +13,7 @@ from langgraph.runtime import Runtime
 
 from drpo.core.config import Context, RunConfig
 from drpo.core.data import load_seeds, shuffled
-from drpo.core.plan import confirmation_queries
+from drpo.core.plan import confirmation_queries, validation_queries
 from drpo.core.scoring import Verdict
 from drpo.core.state import JudgeTask
 
@@ -73,3 +74,26 @@ async def failing_confirmation_judge(task: JudgeTask, runtime: Runtime[Context])
     with open(os.environ["DRPO_TEST_JUDGE_LOG"], "a", encoding="utf-8") as f:
         f.write(json.dumps([task["candidate"]["id"], task["query"]]) + "\n")
     return verdict
+
+
+async def noisy_tips_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
+    """2 + half a point per tip, give or take a point that depends on the query and the answer
+    (a fixed hash): later rewrites are better on average, not on every query, so a sequential
+    confirmation needs more than one look."""
+    digest = hashlib.sha256(f"{task['query']}|{task['output']}".encode()).digest()
+    tips = task["candidate"]["text"].count("- Tip")
+    return _verdict(task, float(min(5, max(1, 2 + tips // 2 + digest[0] % 3 - 1))), "noisy")
+
+
+async def failing_phase_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
+    """tips_judge that fails on every query of the phase named by $DRPO_TEST_FAIL_PHASE
+    (``validation`` or ``confirmation``): a run left mid-validation or mid-confirmation."""
+    config = RunConfig.model_validate(task["config"])
+    sp = config.system_prompt
+    order = shuffled(load_seeds(config.seed_dir), sp.shuffle_seed, sp.seeds)
+    phases = {"validation": validation_queries, "confirmation": confirmation_queries}
+    if (queries := phases.get(os.environ.get("DRPO_TEST_FAIL_PHASE", ""))) and task[
+        "query"
+    ] in queries(config, order):
+        raise RuntimeError("judge failed on purpose")
+    return await tips_judge(task, runtime)

@@ -39,10 +39,11 @@ def request(
         return res.status, data.decode(errors="replace")
 
 
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file under ``root`` (names relative to it) with the sha256 of its bytes."""
+def tree_digest(root: Path, folders: bool = False) -> dict[str, str]:
+    """Every file under ``root`` (names relative to it) with the sha256 of its bytes; with
+    ``folders``, every folder too (as "")."""
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if folders or p.is_file()
     }

@@ -7,9 +7,11 @@ import argparse
 import sys
 from typing import Any
 
+from drpo.core.budget_plan import Plan, least_budget, plans_spend
 from drpo.core.config import Context, RunConfig, described
 from drpo.core.data import load_icl
-from drpo.core.estimate import estimate, format_estimate
+from drpo.core.estimate import estimate, format_estimate, format_phases, phase_estimate
+from drpo.core.limits import INT64_MAX, MAX_CONCURRENCY, MAX_RPS, MAX_USD, check_limits
 from drpo.core.models.methods import parse_structured
 from drpo.core.prices import parse_price, role_prices
 
@@ -53,18 +55,27 @@ def add_flags(optimize: argparse.ArgumentParser, resume: argparse.ArgumentParser
         parser.add_argument("--rps", type=float, help=described("requests_per_second"))
 
 
-def apply_flags(args: argparse.Namespace, context: Context) -> None:
-    """Set the context's limits from the flags given (a resume keeps the others)."""
-    for flag in ("max_calls", "max_tokens", "max_concurrency"):
+def apply_flags(
+    args: argparse.Namespace, context: Context, config: RunConfig | None = None
+) -> None:
+    """Set the context's limits from the flags given (a resume keeps the others); for a new run
+    (``config``), a budget must afford one stage-2 level, the selection and the confirmation."""
+    for flag, high in (
+        ("max_calls", INT64_MAX),
+        ("max_tokens", INT64_MAX),
+        ("max_concurrency", MAX_CONCURRENCY),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
-            if value < 1:
-                raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+            if not 1 <= value <= high:
+                raise ValueError(
+                    f"--{flag.replace('_', '-')} must be from 1 to {high}, got {value}"
+                )
             setattr(context, flag, value)
     rps = getattr(args, "rps", None)
     if rps is not None:
-        if rps <= 0:
-            raise ValueError(f"--rps must be positive, got {rps}")
+        if not 0 < rps <= MAX_RPS:  # NaN fails too
+            raise ValueError(f"--rps must be positive (at most {MAX_RPS:g}), got {rps}")
         context.requests_per_second = rps
     if cache := getattr(args, "llm_cache", None):
         context.llm_cache = cache
@@ -77,9 +88,10 @@ def apply_flags(args: argparse.Namespace, context: Context) -> None:
     }
     usd = getattr(args, "max_usd", None)
     if usd is not None:
-        if not usd > 0:
-            raise ValueError(f"--max-usd must be positive, got {usd:g}")
+        if not 0 < usd <= MAX_USD:  # NaN and inf fail too
+            raise ValueError(f"--max-usd must be positive (at most {MAX_USD:g}), got {usd:g}")
         context.max_usd = usd
+    check_limits(context)  # also the values a resumed run.json holds
     if context.max_usd is not None:
         specs = context.specs()
         for role, price in role_prices(specs, context.prices).items():
@@ -88,6 +100,33 @@ def apply_flags(args: argparse.Namespace, context: Context) -> None:
                     f"--max-usd needs a price for every role; the {role} model {specs[role]!r} "
                     f"has none: give --price {role}=IN/OUT (dollars per million tokens)"
                 )
+    if config is not None:
+        check_budget(config, context)
+
+
+def check_budget(config: RunConfig, context: Context) -> None:
+    """A dollar budget too small to search one stage-2 level, select and confirm: one line
+    naming the least that works (drpo.core.budget_plan); a call budget that small is the hard
+    cap it always was (the run stops there, resumable), said on stderr."""
+    plan = Plan(context.max_calls, context.max_usd, role_prices(context.specs(), context.prices))
+    if not plan.active or not plans_spend(config, None):
+        return  # nothing to reserve: the caps stop the run where they are reached
+    icl = load_icl(config.icl_path)[: config.icl.n]
+    least = least_budget(config, icl, None)
+    if plan.max_calls is not None and plan.max_calls < least["calls"]:
+        print(
+            f"note: --max-calls {plan.max_calls} is below the {least['calls']} calls that one "
+            "stage-2 level, the selection and the confirmation may need: the search may end "
+            "before a rewrite is validated (P* = the initial prompt), or the run stops at the "
+            "cap (`drpo resume` continues it)",
+            file=sys.stderr,
+        )
+    usd = plan.usd(config, icl, least["by_role"])
+    if plan.max_usd is not None and plan.max_usd < usd:
+        raise ValueError(
+            f"--max-usd {plan.max_usd:g} is too small: one stage-2 level, the selection and the "
+            f"confirmation may cost up to ${usd:.2f}; give at least that"
+        )
 
 
 def dry_run(config: RunConfig, context: Context | None = None) -> str:
@@ -98,7 +137,8 @@ def dry_run(config: RunConfig, context: Context | None = None) -> str:
         f"D={config.icl.D} on {len(icl)} examples; system prompt W={sp.W} M={sp.M} D={sp.D} "
         f"B={sp.B}"
     )
-    return head + "\n" + format_estimate(estimate(config, icl, context))
+    phases = format_phases(phase_estimate(config, icl, context), sp.select)
+    return head + "\n" + format_estimate(estimate(config, icl, context)) + "\n" + phases
 
 
 def print_usage(result: dict[str, Any]) -> None:

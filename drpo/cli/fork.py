@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drpo.cli.args import run_id_arg
+
 ROLES = ("base", "optimizer", "judge", "selector")
 
 
@@ -18,7 +20,9 @@ def add_parsers(sub: Any) -> None:
         "--stage", choices=["system_prompt", "icl"], default="system_prompt",
         help="the stage of level K (default system_prompt)",
     )  # fmt: skip
-    fk.add_argument("--run-id", dest="new_id", help="the new run's id (default RUN_ID-fork-N)")
+    fk.add_argument(
+        "--run-id", dest="new_id", type=run_id_arg, help="the new run's id (default RUN_ID-fork-N)"
+    )
     fk.add_argument("--run-dir", type=Path, default=Path("runs"))
     fk.add_argument(
         "--checkpointer", help="postgresql://... of the parent and the fork (default: the parent's)"

@@ -21,13 +21,16 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from drpo.cli.args import NonEmptyParser, run_id_arg
 from drpo.cli.budget import add_flags, apply_flags, dry_run
 from drpo.cli.fork import resolve_icl_from
 from drpo.cli.runs import ROLES, RunFailed, UsageError, execute_cli, resume
 from drpo.cli.show import print_summary as _print_summary
+from drpo.cli.show import quietly
 from drpo.core.calls import DRPOCallError
 from drpo.core.config import Context, RunConfig, described
 from drpo.core.data import DataError, load_icl, load_seeds, shuffled
+from drpo.core.limits import check_examples, check_run_dir, loads_bounded, resume_hint
 from drpo.core.models.registry import SpecError, parse_spec
 from drpo.core.plan import confirm_count
 from drpo.core.provider_errors import describe, is_provider_error
@@ -43,9 +46,9 @@ from drpo.runtime.runner import Run, RunError, summary
 EXTENSIONS: tuple[str, ...] = ("drpo.cli.apps", "drpo.cli.eval", "drpo.cli.fork")
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(NonEmptyParser):
     """Usage errors in one line (subcommand parsers inherit this class); no abbreviated
-    options (``--select`` must never be read as ``--selector``)."""
+    options (``--select`` must never be read as ``--selector``); no empty values."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["allow_abbrev"] = False
@@ -60,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     opt = sub.add_parser("optimize", help="start a DRPO run (stage 1 then stage 2)")
     opt.add_argument("--config", type=Path, help="JSON file with a RunConfig")
-    opt.add_argument("--run-id", default=None)
+    opt.add_argument("--run-id", type=run_id_arg, help="letters, digits, '-', '_' (at most 100)")
     opt.add_argument("--models", help="one model spec for every role (default: local)")
     for role in ROLES:
         opt.add_argument(f"--{role}", help=described(f"{role}_model"))
@@ -79,9 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--reward", choices=["dynamic", "static"], help="both stages' reward")
     opt.add_argument("--icl-reward", choices=["dynamic", "static"], help="stage 1's reward")
     opt.add_argument("--prompt-reward", choices=["dynamic", "static"], help="stage 2's reward")
-    opt.add_argument(
-        "--select", choices=["validation", "last-beam"], help="how P* is chosen (validation)"
-    )
+    opt.add_argument("--select", choices=["race", "validation", "last-beam"],
+                     help="how P* is chosen (race; see docs/usage.md)")  # fmt: skip
     opt.add_argument("--validation", type=int, help="validation queries (default: up to 16 left)")
     opt.add_argument(
         "--confirm",
@@ -109,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true")
         if name == "export":
             sp.add_argument("-o", "--output", type=Path, required=True)
+            sp.add_argument("--force", action="store_true", help="replace an existing file")
     add_flags(opt, sub.choices["resume"])  # --dry-run, --max-calls, --max-concurrency, ...
     for sp in sub.choices.values():
         sp.add_argument("--run-dir", type=Path, default=Path("runs"))
@@ -127,8 +130,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
     data: dict[str, Any] = {}
     if args.config:
         try:
-            data = json.loads(args.config.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            data = loads_bounded(args.config.read_text(), f"--config {args.config}")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UsageError(f"--config {args.config}: {exc}") from exc
         if not isinstance(data, dict):
             raise UsageError(f"--config {args.config}: expected a JSON object (a RunConfig)")
@@ -186,7 +189,7 @@ def _context(args: argparse.Namespace, run_dir: Path) -> Context:
         try:
             parse_spec(spec)
         except SpecError as exc:
-            raise UsageError(f"--{role}: {exc}") from exc
+            raise UsageError(f"--{role if getattr(args, role) else 'models'}: {exc}") from exc
     judge_node = args.judge_node or "dynamic"
     resolve_judge(judge_node)
     return Context(
@@ -204,13 +207,15 @@ async def _main(args: argparse.Namespace) -> int:
     if handler := getattr(args, "handler", None):
         return int(await handler(args))
     run_dir: Path = args.run_dir
+    check_run_dir(run_dir)  # /etc/passwd: one line, not a traceback when a folder is made
     if args.command == "optimize":
         config, context = _config(args), _context(args, run_dir)
-        apply_flags(args, context)
+        apply_flags(args, context, config)
         if args.dry_run:
             print(dry_run(config, context))
             return 0
         icl_from = await resolve_icl_from(args.icl_from, run_dir) if args.icl_from else None
+        check_examples(icl_from["examples"] if icl_from else [], f"--icl-from {args.icl_from}")
         if icl_from and len(icl_from["examples"]) < config.system_prompt.K:
             raise UsageError(f"K={config.system_prompt.K} is larger than the --icl-from set")
         run = Run(run_dir, args.run_id or time.strftime("run-%Y%m%d-%H%M%S"), args.checkpointer)
@@ -220,17 +225,15 @@ async def _main(args: argparse.Namespace) -> int:
         run.check_files(context.llm_cache)  # shared store and call cache, before any write
         async with run.writer():
             run.create(config, context, extra={"icl_from": icl_from} if icl_from else None)
-            print(
-                f"run {run.id} in {run.dir} (resume with: drpo resume {run.id} --run-dir "
-                f"{run_dir})",
-                file=sys.stderr,
-            )
+            hint = resume_hint(run.id, run_dir)
+            print(f"run {run.id} in {run.dir} (resume with: {hint})", file=sys.stderr)
             result = await execute_cli(run, resume=False)
         _print_summary(result, as_json=False)
         return 0
     run = Run(run_dir, args.run_id, args.checkpointer, read_only=args.command != "resume")
     run.load()  # no run, or a damaged run.json: one line, before anything else
     if args.command == "resume":
+        run.check_files()  # damage: one line, before a killed writer's lock is taken over
         _print_summary(await resume(run, args), as_json=False)
     elif args.command == "show":
         result = await summary(run)
@@ -239,13 +242,13 @@ async def _main(args: argparse.Namespace) -> int:
     else:
         from drpo.serving.pack import export_pack
 
-        pack = await export_pack(run, args.output)
+        pack = await export_pack(run, args.output, args.force)
         print(f"wrote {args.output} (K={pack['K']}, {len(pack['icl_examples'])} ICL examples)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    code = _run(_parser().parse_args(argv))
+    code = quietly(_run, _parser().parse_args(argv))  # a closed stdout: quiet, exit 141
     # a failed run's tasks can leave a SQLite connection (and its lock) in a reference cycle of
     # their tracebacks: collect it before the caller (a test, a script) resumes the run
     gc.collect()
@@ -264,8 +267,7 @@ def _run(args: argparse.Namespace) -> int:
             f"The run's saved state cannot be read back ({exc.unreadable}); resuming cannot "
             "succeed until that is fixed."
             if exc.unreadable
-            else f"The run is saved; continue it with: drpo resume {exc.run.id} "
-            f"--run-dir {exc.run.root}"
+            else f"The run is saved; continue it with: {resume_hint(exc.run.id, exc.run.root)}"
         )
         print(f"drpo: run failed: {' '.join(reason.split())[:600]}\n{advice}", file=sys.stderr)
         return 1

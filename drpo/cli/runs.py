@@ -9,10 +9,12 @@ import sys
 from typing import Any
 
 from drpo.cli.budget import apply_flags
+from drpo.core.config import Context
 from drpo.core.models.registry import SpecError, parse_spec
 from drpo.core.provenance import resume_point
 from drpo.core.session import RunPaused
 from drpo.runtime.file_checks import StateFileError
+from drpo.runtime.forking import reopen_search
 from drpo.runtime.runlock import RunLocked
 from drpo.runtime.runner import Run, RunError, execute, summary
 
@@ -58,7 +60,9 @@ async def resume(run: Run, args: argparse.Namespace) -> dict[str, Any]:
             try:
                 parse_spec(spec)
             except SpecError as exc:
-                raise UsageError(f"--{role}: {exc}") from exc
+                flag = role if getattr(args, role) else "models"
+                raise UsageError(f"--{flag}: {exc}") from exc
+    apply_flags(args, Context())  # every flag checked first, a finished run's too
     async with run.writer(wait=args.wait):
         _, context = run.load()
         state = await summary(run.reader())
@@ -74,9 +78,21 @@ async def resume(run: Run, args: argparse.Namespace) -> dict[str, Any]:
                     f"run {run.id!r} has finished; --{role} would rewrite the models it was made "
                     "with (its results and pack name them): start a new run instead"
                 )
-            print(f"run {run.id} has already finished", file=sys.stderr)
-            state["model_history"] = run.model_history()
-            return state
+            stop = state.get("budget_stop")
+            if not (stop and _raised(args, stop)):
+                print(f"run {run.id} has already finished", file=sys.stderr)
+                state["model_history"] = run.model_history()
+                return state
+            # a budget stopped its search: search on from that level with the larger budget
+            apply_flags(args, context)
+            run.check_files(context.llm_cache)
+            run.save_context(context)
+            await reopen_search(run, stop["level"])
+            print(f"run {run.id}: searching on after stage-2 level {stop['level']} with the larger "
+                  "budget; selection and confirmation run again", file=sys.stderr)  # fmt: skip
+            result = await execute_cli(run, resume=True)
+            result["model_history"] = run.model_history()
+            return result
         for role, spec in changed.items():
             setattr(context, f"{role}_model", spec)
         apply_flags(args, context)
@@ -85,3 +101,13 @@ async def resume(run: Run, args: argparse.Namespace) -> dict[str, Any]:
         result = await execute_cli(run, resume=True)
     result["model_history"] = run.model_history()
     return result
+
+
+def _raised(args: argparse.Namespace, stop: dict[str, Any]) -> bool:
+    """Whether the flags raise the budget under which the search stopped."""
+    return any(
+        getattr(args, flag, None) is not None
+        and stop.get(flag) is not None
+        and getattr(args, flag) > stop[flag]
+        for flag in ("max_calls", "max_usd")
+    )

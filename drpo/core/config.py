@@ -7,24 +7,41 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from drpo.core.limits import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_B,
+    MAX_COUNT,
+    MAX_DEPTH,
+    MAX_K,
+    MAX_PROMPT_CHARS,
+    MAX_TEMPERATURE,
+    MAX_TOKENS_CAP,
+    MAX_WIDTH,
+)
+
 INITIAL_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
 class StageConfig(BaseModel):
     """Beam search hyper-parameters of one stage (paper Table 7): W, M, D."""
 
-    model_config = ConfigDict(extra="forbid")
-    W: int = Field(ge=1, strict=True, description="beam width")
-    M: int = Field(ge=1, strict=True, description="action samples per state")
-    D: int = Field(ge=1, strict=True, description="beam depth")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    W: int = Field(ge=1, le=MAX_WIDTH, strict=True, description="beam width")
+    M: int = Field(ge=1, le=MAX_WIDTH, strict=True, description="action samples per state")
+    D: int = Field(ge=1, le=MAX_DEPTH, strict=True, description="beam depth")
 
 
 class IclStageConfig(StageConfig):
-    W: int = Field(default=1, ge=1, strict=True)
-    M: int = Field(default=1, ge=1, strict=True)
-    D: int = Field(default=5, ge=1, strict=True)
+    W: int = Field(default=1, ge=1, le=MAX_WIDTH, strict=True)
+    M: int = Field(default=1, ge=1, le=MAX_WIDTH, strict=True)
+    D: int = Field(default=5, ge=1, le=MAX_DEPTH, strict=True)
     n: int | None = Field(
-        default=None, ge=1, strict=True, description="optimize the first n base examples"
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        strict=True,
+        description="optimize the first n base examples",
     )
     stop_at_max: bool = Field(
         default=True,
@@ -37,32 +54,48 @@ class IclStageConfig(StageConfig):
 
 
 class PromptStageConfig(StageConfig):
-    W: int = Field(default=2, ge=1, strict=True)
-    M: int = Field(default=3, ge=1, strict=True)
-    D: int = Field(default=20, ge=1, strict=True)
-    K: int = Field(default=2, ge=0, strict=True, description="ICL examples retrieved per query")
+    W: int = Field(default=2, ge=1, le=MAX_WIDTH, strict=True)
+    M: int = Field(default=3, ge=1, le=MAX_WIDTH, strict=True)
+    D: int = Field(default=20, ge=1, le=MAX_DEPTH, strict=True)
+    K: int = Field(
+        default=2, ge=0, le=MAX_K, strict=True, description="ICL examples retrieved per query"
+    )
     B: int = Field(
-        default=1, ge=1, strict=True, description="seed queries scored per level (paper: 1)"
+        default=1,
+        ge=1,
+        le=MAX_B,
+        strict=True,
+        description="seed queries scored per level (paper: 1)",
     )
     seeds: int | None = Field(
-        default=None, ge=1, strict=True, description="use the first N shuffled seeds"
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        strict=True,
+        description="use the first N shuffled seeds",
     )
-    shuffle_seed: int = Field(default=0, strict=True)
-    initial_prompt: str = INITIAL_SYSTEM_PROMPT
-    select: Literal["validation", "last-beam"] = Field(
-        default="validation",
-        description="P*: the best mean on held-out validation queries, or the top of the last "
-        "beam (the paper)",
+    shuffle_seed: int = Field(default=0, ge=INT64_MIN, le=INT64_MAX, strict=True)
+    initial_prompt: str = Field(
+        default=INITIAL_SYSTEM_PROMPT, max_length=MAX_PROMPT_CHARS, strict=True
+    )
+    select: Literal["race", "validation", "last-beam"] = Field(
+        default="race",
+        description="P*: the candidates race on held-out validation queries (the best third "
+        "goes on, rung by rung) and the winner is confirmed sequentially on fresh ones (race); "
+        "every candidate on every validation query and one fixed-size confirmation "
+        "(validation); or the top of the last beam (last-beam, the paper)",
     )
     validation: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_COUNT,
         strict=True,
         description="validation queries (default: up to 16 of the seeds the levels leave)",
     )
     confirm: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_COUNT,
         strict=True,
         description="confirmation queries: the best validation prompt is tested against the "
         "initial one on this many fresh seeds (default: up to 48 of those left; 0: none, the "
@@ -82,20 +115,20 @@ class PromptStageConfig(StageConfig):
 class Sampling(BaseModel):
     """Generation parameters per role."""
 
-    model_config = ConfigDict(extra="forbid")
-    base_temperature: float = Field(default=0.0, ge=0, strict=True)
-    optimizer_temperature: float = Field(default=0.7, ge=0, strict=True)
-    judge_temperature: float = Field(default=0.0, ge=0, strict=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    base_temperature: float = Field(default=0.0, ge=0, le=MAX_TEMPERATURE, strict=True)
+    optimizer_temperature: float = Field(default=0.7, ge=0, le=MAX_TEMPERATURE, strict=True)
+    judge_temperature: float = Field(default=0.0, ge=0, le=MAX_TEMPERATURE, strict=True)
     # upstream's 2048 for answers; JSON replies hold a rewrite of up to 4000 characters plus
     # analysis and thought. A reply cut at its cap is re-sampled once with twice the cap.
-    base_max_tokens: int = Field(default=2048, ge=16, strict=True)
-    json_max_tokens: int = Field(default=2048, ge=64, strict=True)
+    base_max_tokens: int = Field(default=2048, ge=16, le=MAX_TOKENS_CAP, strict=True)
+    json_max_tokens: int = Field(default=2048, ge=64, le=MAX_TOKENS_CAP, strict=True)
 
 
 class RunConfig(BaseModel):
     """Everything that defines a run's search; stored in the checkpointed state."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     icl: IclStageConfig = Field(default_factory=IclStageConfig)
     system_prompt: PromptStageConfig = Field(default_factory=PromptStageConfig)
     reward: Literal["dynamic", "static"] = "dynamic"
@@ -103,9 +136,9 @@ class RunConfig(BaseModel):
     # sampling of as many prompts from s_0 as beam samples, each scored once (App. A.2)
     search: Literal["beam", "greedy", "mc"] = "beam"
     sampling: Sampling = Field(default_factory=Sampling)
-    seed: int = Field(default=0, strict=True)
-    icl_path: str | None = None
-    seed_dir: str | None = None
+    seed: int = Field(default=0, ge=INT64_MIN, le=INT64_MAX, strict=True)
+    icl_path: str | None = Field(default=None, min_length=1, strict=True)
+    seed_dir: str | None = Field(default=None, min_length=1, strict=True)
 
     @model_validator(mode="before")
     @classmethod

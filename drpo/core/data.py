@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
+from drpo.core.limits import MAX_TEXT_CHARS, LimitError, check_text, loads_bounded
 from drpo.core.messages import ICLExample
 
 RESOURCES = Path(str(files("drpo.core.resources")))  # vendored data (NOTICE), a package resource
@@ -35,14 +36,18 @@ def _load_json(path: Path) -> Any:
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    rows.append(loads_bounded(line, f"{path}: line {number}"))
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
+                except LimitError as exc:
+                    raise DataError(str(exc)) from None
         return rows
     try:
-        return json.loads(text)
+        return loads_bounded(text, str(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except LimitError as exc:
+        raise DataError(str(exc)) from None
 
 
 def strip_markers(response: str) -> str:
@@ -55,9 +60,12 @@ def strip_markers(response: str) -> str:
     return text.strip()
 
 
-Text = Annotated[str, Field(strict=True)]
+# each ICL query and response and each seed query: at most MAX_TEXT_CHARS (16 KiB) characters
+Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT_CHARS)]
 NonEmpty = Annotated[
-    str, Field(strict=True), StringConstraints(strip_whitespace=True, min_length=1)
+    str,
+    Field(strict=True),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS),
 ]
 
 
@@ -91,7 +99,8 @@ def _entries(file: Path, rows: Any, model: type[M]) -> list[M]:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"])
             got = type(row.get(field) if isinstance(row, dict) else row).__name__
-            got = "" if err["type"] == "missing" else f" (got {got.replace('NoneType', 'null')})"
+            wrong_type = str(err["type"]).endswith("_type")
+            got = f" (got {got.replace('NoneType', 'null')})" if wrong_type else ""
             where = f"{field!r}: " if field else ""
             raise DataError(f"{file}: entry [{i}]: {where}{err['msg']}{got}") from None
     return out
@@ -132,6 +141,11 @@ def load_seeds(seed_dir: str | Path | None = None) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{folder / 'seed_redteam.txt'}: cannot read ({exc})") from exc
     queries = [a.instruction for a in alpaca] + [q.query for q in lima]
+    for number, line in enumerate(redteam, 1):
+        try:
+            check_text("seed query", line.strip(), MAX_TEXT_CHARS)
+        except LimitError as exc:
+            raise DataError(f"{folder / 'seed_redteam.txt'}: line {number}: {exc}") from None
     queries += [line.strip() for line in redteam if line.strip()]
     queries = list(dict.fromkeys(q for q in queries if q))
     if not queries:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from drpo.core.config import Context, RunConfig
-from drpo.core.cost import expected_calls, paper_a5
+from drpo.core.cost import expected_calls, paper_a5, phase_calls
 from drpo.core.messages import ICLExample
 from drpo.core.meta_prompts import (
     JUDGE,
@@ -95,3 +95,41 @@ def format_estimate(rows: dict[str, dict[str, Any]]) -> str:
     if unpriced:
         lines.append(f"No price for: {', '.join(unpriced)} (give one with --price ROLE=IN/OUT).")
     return "\n".join(lines)
+
+
+def phase_estimate(
+    config: RunConfig, icl: list[ICLExample], context: Context | None = None
+) -> dict[str, dict[str, Any]]:
+    """Calls and dollars (upper bounds) of the search, the selection and the confirmation."""
+    phases = phase_calls(config, len(icl))
+    per_call = input_tokens_per_call(config, icl)
+    prices: dict[str, Price | None] = (
+        role_prices(context.specs(), context.prices) if context else dict.fromkeys(ROLES)
+    )
+    s = config.sampling
+    out: dict[str, dict[str, Any]] = {}
+    for phase, calls in phases.items():
+        usd: float | None = 0.0
+        for role, n in calls.items():
+            cap = s.base_max_tokens if role == "base" else s.json_max_tokens
+            price = prices.get(role)
+            if n and price is None:
+                usd = None
+            elif usd is not None and price is not None:
+                usd += cost(price, n * per_call[role], n * cap)
+        out[phase] = {"calls": sum(calls.values()), "usd": None if usd is None else round(usd, 4)}
+    return out
+
+
+def format_phases(rows: dict[str, dict[str, Any]], select: str) -> str:
+    """One line: where the calls (and dollars) go."""
+    def part(name: str, row: dict[str, Any]) -> str:
+        usd = "" if row["usd"] is None else f" (${row['usd']:.2f})"
+        return f"{name} {row['calls']}{usd}"
+
+    sel, conf = rows["selection"], rows["confirmation"]
+    text = ", ".join([part("search", rows["search"]), part(f"selection ({select})", sel),
+                      part("confirmation up to", conf)])  # fmt: skip
+    if select == "race" and conf["calls"]:
+        text += "; a sequential confirmation usually stops near half of that"
+    return f"calls by phase (upper bounds): {text}"

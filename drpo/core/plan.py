@@ -53,7 +53,7 @@ def validation_count(config: RunConfig, n_seeds: int) -> int:
     An explicit ``validation`` that the seeds cannot serve is an error; the default takes the
     seeds that are left, up to 16."""
     sp = config.system_prompt
-    if sp.select != "validation":
+    if sp.select == "last-beam":
         return 0
     levels = config.search_stage().D + 1
     left = max(0, n_seeds - levels * sp.B)
@@ -112,10 +112,11 @@ def confirmation_queries(config: RunConfig, seed_order: list[str]) -> list[str]:
 def planned_queries(
     config: RunConfig, icl_base: list[ICLExample], seed_order: list[str]
 ) -> dict[str, list[str]]:
-    """Every query the run will score, by the stage whose reward judges it."""
+    """Every query the search will score, by the stage whose reward judges it (validation and
+    confirmation queries are selected rung by rung and look by look: a race or a sequential test
+    that stops early needs fewer)."""
     levels = config.search_stage().D + 1
     stage2 = [q for t in range(levels) for q in level_queries(config, seed_order, t)]
-    stage2 += validation_queries(config, seed_order) + confirmation_queries(config, seed_order)
     return {
         "icl": list(dict.fromkeys(e["query"] for e in icl_base)),
         "system_prompt": list(dict.fromkeys(stage2)),

@@ -9,7 +9,10 @@ they differ. The embedded and Hugging Face models run on this machine: $0. An
 
 from __future__ import annotations
 
-from drpo.core.models.registry import parse_spec
+import math
+
+from drpo.core.limits import MAX_PRICE
+from drpo.core.models.registry import SpecError, parse_spec
 
 Price = tuple[float, float]  # dollars per 1M input tokens, per 1M output tokens
 ROLES = ("base", "optimizer", "judge", "selector")
@@ -38,17 +41,21 @@ def parse_price(item: str) -> tuple[str, Price]:
         price = (float(in_text), float(out_text))
     except ValueError:
         price = (-1.0, -1.0)
-    if not sep or role not in ROLES or not slash or min(price) < 0:
+    in_range = all(math.isfinite(p) and 0 <= p <= MAX_PRICE for p in price)  # NaN, inf: no
+    if not sep or role not in ROLES or not slash or not in_range:
         raise ValueError(
             f"--price {item!r}: expected ROLE=IN/OUT with ROLE one of {ROLES} and IN, OUT "
-            "dollars per million input/output tokens (e.g. judge=2.5/10)"
+            f"dollars per million input/output tokens from 0 to {MAX_PRICE:g} (e.g. judge=2.5/10)"
         )
     return role, price
 
 
 def table_price(spec: str) -> Price | None:
     """The built-in price of a model spec (dated snapshots match their family), or None."""
-    parsed = parse_spec(spec)
+    try:
+        parsed = parse_spec(spec)
+    except SpecError:  # e.g. a recorded fake spec whose log folder is gone: it has no price
+        return None
     if parsed.provider in ("local", "hf"):
         return (0.0, 0.0)
     if parsed.provider != "openai":

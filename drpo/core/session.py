@@ -52,6 +52,11 @@ ROLES = ("selector", "optimizer", "base", "judge")
 # Which role a node's model calls belong to (custom judges run inside the "judge" node).
 ROLE_OF_NODE = {
     "select_aspects": "selector",
+    # the only model calls of these are aspect selections of queries selected when they come
+    # (validation rungs, confirmation looks, a fork's new levels): nodes/select_aspects.py
+    "prepare_level": "selector",
+    "prepare_validation": "selector",
+    "prepare_confirmation": "selector",
     "transition": "optimizer",
     "generate": "base",
     "judge": "judge",

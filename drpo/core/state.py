@@ -118,6 +118,10 @@ class DRPOState(TypedDict, total=False):
     icl_report: list[dict[str, Any]]  # per ICL track: the level whose response won, its reward
     validation_candidates: list[dict[str, Any]]  # {"sources": [...], "candidate": Candidate}
     confirm_candidates: list[dict[str, Any]]  # the initial prompt and the best on validation
+    race: dict[str, Any]  # validation's race: rung, alive ids, rewards so far per id (racing.py)
+    looks: dict[str, Any]  # confirmation's looks: look, rewards so far of P and P_top
+    budget_stop: dict[str, Any] | None  # the search stopped for the budget: level, reason
+    phase_marks: dict[str, dict[str, int]]  # calls per role when the search, the race ended
     validation: dict[str, Any]
     best_system_prompt: str
     best_reward: float | None

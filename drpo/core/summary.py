@@ -191,6 +191,8 @@ def summarize_state(
         "validation": values.get("validation"),
         "notes": values.get("notes", []),
         "calls": dict(sorted(Counter(values.get("calls", {})).items())),
+        "phases": phases(values),
+        "budget_stop": values.get("budget_stop"),  # the level a budget stopped the search at
         "usage": usage,  # model calls made, cache hits, tokens per role
         "provider_errors": meta.get("provider_errors", {}),
         "forked_from": meta.get("forked_from"),
@@ -235,3 +237,15 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return dict(strip(result))
+
+
+def phases(values: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The run's calls per role split into search, selection and confirmation, from the marks
+    that finish_stage and choose_prompt leave (empty before the search ends)."""
+    marks, total = values.get("phase_marks") or {}, Counter(values.get("calls", {}))
+    if "search" not in marks:
+        return {}
+    search = Counter(marks["search"])
+    selected = Counter(marks.get("selection") or total)
+    split = {"search": search, "selection": selected - search, "confirmation": total - selected}
+    return {phase: dict(sorted(c.items())) for phase, c in split.items()}

@@ -18,9 +18,14 @@ from typing import Any
 from drpo.core.usage import read_usage
 from drpo.runtime.persistence import is_postgres, redact
 from drpo.runtime.runlock import is_held, writer_active
+from drpo.runtime.wal import wal_problem
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 CHECKPOINTS = "checkpoints.sqlite"
+DAMAGED = (
+    "the run cannot be shown or resumed as it was: restore the file and its -wal from a "
+    "backup, or start the run again"
+)
 
 
 class StateFileError(RuntimeError):
@@ -47,6 +52,8 @@ def sqlite_problem(path: Path) -> str | None:
     with path.open("rb") as f:
         if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             return "is not an SQLite database"
+    if problem := wal_problem(path):  # SQLite would read a damaged log as an older state
+        return problem
     try:
         conn = sqlite3.connect(read_only_uri(path), uri=True)
         try:
@@ -58,6 +65,16 @@ def sqlite_problem(path: Path) -> str | None:
     if rows != [("ok",)]:
         return f"is damaged ({str(rows[0][0])[:120]})"
     return None
+
+
+def has_table(path: Path, table: str) -> bool:
+    """Whether an (intact) SQLite file has ``table``; read-only."""
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
+    try:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return conn.execute(query, (table,)).fetchone() is not None
+    finally:
+        conn.close()
 
 
 def create_sqlite(path: Path) -> None:
@@ -112,7 +129,12 @@ def check_checkpoints(run_dir: Path) -> None:
     """A run's SQLite checkpoints: damaged, or missing although the run has been executed."""
     file = run_dir / CHECKPOINTS
     if file.exists():
-        check_sqlite(file, "the run's checkpoint database")
+        check_sqlite(file, "the run's checkpoint database", DAMAGED)
+        if not has_table(file, "checkpoints") and (why := started(run_dir)):
+            raise StateFileError(
+                f"{file}: the run's checkpoint database holds no checkpoints, but {why} (was "
+                f"its write-ahead log {file.name}-wal deleted?); {DAMAGED}"
+            )
     elif why := started(run_dir):
         raise StateFileError(
             f"{file}: the run's checkpoint database is missing, but {why}; the run cannot be "

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from drpo.core.limits import resume_hint
 from drpo.core.session import BudgetReached, RunPaused, Session, StopRequested
 
 STOP_FILE = "STOP"
@@ -112,7 +113,7 @@ async def graceful_stop(
 def paused_error(run_id: str, root: Path, session: Session, result: dict[str, Any]) -> RunPaused:
     """The error of a run that stopped early: why, dollars spent, the best prompt so far and
     the command that continues it."""
-    resume = f"drpo resume {run_id} --run-dir {root}"
+    resume = resume_hint(run_id, root)
     best = result.get("best_system_prompt")
     levels = result.get("levels") or []
     where = f" (stage 2 level {levels[-1]['level']})" if levels and best else ""

@@ -10,7 +10,6 @@ last user message; a caller's own system message is appended to P.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,32 +20,19 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
-from drpo.core.config import RunConfig
 from drpo.core.messages import ICLExample, build_messages
 from drpo.core.models import get_chat_model
 from drpo.core.models.base import ReplyChatModel
 from drpo.core.models.registry import with_params
-from drpo.serving.pack import PACK_FORMAT
+from drpo.serving.pack_schema import PackError, check_pack
 from retrieval import get_index
 
-
-class PackError(ValueError):
-    """A file that is not a readable alignment pack."""
+__all__ = ["AlignedChatModel", "PackError", "load_pack"]
 
 
 def load_pack(source: str | Path | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(source, dict):
-        pack = source
-    else:
-        try:
-            pack = json.loads(Path(source).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise PackError(f"cannot read alignment pack {source}: {exc}") from exc
-    if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT:
-        raise PackError(
-            f"{source if not isinstance(source, dict) else 'pack'} is not a {PACK_FORMAT}"
-        )
-    return pack
+    """The pack, checked (drpo/serving/pack_schema.py); PackError when it is not a good one."""
+    return check_pack(source).model_dump()
 
 
 class AlignedChatModel(ReplyChatModel):
@@ -65,16 +51,14 @@ class AlignedChatModel(ReplyChatModel):
     def from_pack(
         cls, pack: str | Path | dict[str, Any], base: str, **overrides: Any
     ) -> AlignedChatModel:
-        data = load_pack(pack)
-        sampling = RunConfig.model_validate(data.get("config", {})).sampling
+        data = check_pack(pack)  # every field used here, checked at load
+        sampling = data.config.sampling
         fields: dict[str, Any] = {
             "base_spec": base,
-            "system_prompt": data["system_prompt"] or "",
-            "icl_examples": [
-                ICLExample(query=e["query"], response=e["response"]) for e in data["icl_examples"]
-            ],
-            "k": min(int(data["K"]), len(data["icl_examples"])),
-            "embedding_model": data["embedding_model"],
+            "system_prompt": data.system_prompt,
+            "icl_examples": data.examples(),
+            "k": min(data.K, len(data.icl_examples)),
+            "embedding_model": data.embedding_model,
             "temperature": sampling.base_temperature,
             "max_tokens": sampling.base_max_tokens,
         }

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from drpo.core.data import sha256_of
-from drpo.core.files import write_atomic
 from drpo.runtime.runner import Run, RunError, summary
+from drpo.serving.outputs import check_output, write_output
 
 PACK_FORMAT = "drpo-alignment-pack/1"
 VERSIONED = (
@@ -30,9 +30,8 @@ def _version(dist: str) -> str | None:
         return None
 
 
-async def export_pack(run: Run, out: Path) -> dict[str, Any]:
-    if out.is_dir():
-        raise RunError(f"-o {out}: is a directory; give a file name (e.g. {out}/pack.json)")
+async def export_pack(run: Run, out: Path, force: bool = False) -> dict[str, Any]:
+    check_output(out, run, force)  # drpo/serving/outputs.py: before anything is read
     config, context = run.load()
     result = await summary(run)
     if result["status"] != "finished":
@@ -47,6 +46,7 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
         "best_reward": result["best_reward"],
         # how P* was chosen: validation candidates, confirmation, the difference to P with CIs
         "validation": result["validation"],
+        "calls_by_phase": result.get("phases") or {},  # search, selection, confirmation
         "icl_examples": result["icl_examples"],
         "K": config.system_prompt.K,
         "embedding_model": context.embedding_model,
@@ -73,6 +73,5 @@ async def export_pack(run: Run, out: Path) -> dict[str, Any]:
             "seed_order": sha256_of(result["seed_order"]),
         },
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, json.dumps(pack, indent=2, ensure_ascii=False))
+    write_output(out, json.dumps(pack, indent=2, ensure_ascii=False), force)
     return pack

@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks.kills import (
     ARGS,
     PER_ROLE,
@@ -128,6 +130,60 @@ def test_sigkill_during_confirmation_repeats_at_most_the_calls_in_flight(tmp_pat
     resumed = drpo("resume", "ck", "--run-dir", str(tmp_path / "ck"), *base)
     assert resumed.returncode == 0, resumed.stderr
     got = saved_state(tmp_path / "ck", "ck", None)
+    for key in (*SAME, "validation"):
+        assert got[key] == want[key], key
+    rows = events(ev)
+    assert set(starts(rows)) == ref_keys
+    [again] = repeats(rows, sorted({r["pid"] for r in rows}, key=lambda p: p != proc.pid),
+                      [proc.pid])  # fmt: skip
+    assert again <= record["in_flight"]
+
+
+RACE = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "-K", "1", "--seeds", "40",
+        "--validation", "8", "--confirm", "24", "--judge-node",
+        "tests.custom_judge:noisy_tips_judge", "--llm-cache", "off"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def race_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], set[str]]:
+    """A race of 2 rungs and a sequential test of 2+ looks (the judge calls no model)."""
+    tmp = tmp_path_factory.mktemp("race")
+    spec, ev = fake_spec(tmp, "rref")
+    out = drpo("optimize", "--run-dir", str(tmp / "rref"), "--run-id", "rref", "--models", spec,
+               *RACE)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    want = saved_state(tmp / "rref", "rref", None)
+    v = want["validation"]
+    assert len(v["rungs"]) >= 2 and len(v["confirmation"]["looks"]) >= 2
+    return want, set(starts(events(ev)))
+
+
+@pytest.mark.parametrize("during", ["race rung", "sequential look"])
+def test_sigkill_during_a_race_rung_or_a_look_repeats_at_most_the_calls_in_flight(
+    tmp_path: Path, during: str, race_reference: tuple[dict[str, Any], set[str]]
+) -> None:
+    """Killed in the race's second rung, or in the sequential test's second look: the resumed run
+    repeats at most the calls in flight and ends as the unkilled one (same rungs, looks, P*)."""
+    want, ref_keys = race_reference
+    v, c = want["validation"], want["validation"]["confirmation"]
+    raced = sum(len(x["rewards"]) for x in v["candidates"])  # answers; one selection per query
+    selection = raced + len(v["queries"])
+    search = len(ref_keys) - selection - 3 * len(c["queries"])
+    first_rung = 2 + 2 * len(v["candidates"])  # its 2 selections, every candidate's answers
+    at = search + (first_rung if during == "race rung" else selection + 3 * 8) + 1
+    spec, ev = fake_spec(tmp_path, "rk")
+    proc = launch("optimize", "--run-dir", str(tmp_path / "rk"), "--run-id", "rk",
+                  "--models", spec, *RACE)  # fmt: skip
+    _kill_after(proc, ev, at, 0.075)
+    state = saved_state(tmp_path / "rk", "rk", None)
+    record = kill(proc, ev, state, None, writer=True, during=during)
+    if during == "race rung":
+        assert state["validation"] is None  # the race is under way
+    else:
+        assert state["validation"]["confirmation"] is None and "rule" not in state["validation"]
+    resumed = drpo("resume", "rk", "--run-dir", str(tmp_path / "rk"), "--llm-cache", "off")
+    assert resumed.returncode == 0, resumed.stderr
+    got = saved_state(tmp_path / "rk", "rk", None)
     for key in (*SAME, "validation"):
         assert got[key] == want[key], key
     rows = events(ev)

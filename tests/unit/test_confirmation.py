@@ -19,8 +19,11 @@ BASE = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "-K", "1"
 
 
 def _optimize(runs: Path, run_id: str, log: Path, *extra: str) -> int:
+    """A run with the rule before racing (every candidate on every validation query, one
+    confirmation look) unless ``extra`` names another; tests/unit/test_racing.py races."""
     argv = ["optimize", "--run-dir", str(runs), "--run-id", run_id, "--models", f"fake:log={log}"]
-    return main([*argv, *BASE, *extra])
+    select = [] if "--select" in extra else ["--select", "validation"]
+    return main([*argv, *BASE, *select, *extra])
 
 
 def _confirmed(tmp_path: Path, run_id: str, judge: str, *extra: str) -> dict:
@@ -117,5 +120,6 @@ def test_a_run_failing_during_confirmation_resumes_without_repeating_calls(
     assert sum(q in confirmation for _, q in map(json.loads, first)) == 2 * 8 - 1
     assert len(rows) == len(first) + 1  # the resumed run judged only the failed task's answer
     assert main(["optimize", "--run-dir", str(runs), "--run-id", "g", "--models",
-                 f"fake:log={tmp_path / 'g.jsonl'}", *BASE, *args]) == 0  # fmt: skip
+                 f"fake:log={tmp_path / 'g.jsonl'}", *BASE, "--select", "validation",
+                 *args]) == 0  # fmt: skip
     assert after["validation"] == show(runs, "g")["validation"]  # as a run that never failed

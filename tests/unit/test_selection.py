@@ -16,8 +16,9 @@ BASE = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "-K", "1"
 
 
 def _optimize(runs: Path, run_id: str, log: Path, *extra: str) -> int:
+    """With the rule before racing (tests/unit/test_racing.py races)."""
     argv = ["optimize", "--run-dir", str(runs), "--run-id", run_id, "--models", f"fake:log={log}"]
-    return main([*argv, *BASE, *extra])
+    return main([*argv, *BASE, "--select", "validation", *extra])
 
 
 def test_validation_selects_on_held_out_queries(

@@ -10,7 +10,8 @@ Grammar (see README "Model specs"):
                              k=v are extra request fields the server understands (JSON values),
                              e.g. repeat_penalty=1.15 for llama.cpp, top_k=20 for vLLM
   hf:PATH_OR_ID              a local Hugging Face model via langchain-huggingface
-  fake[:k=v,...]             deterministic fake (latency_ms, malformed_rate, log, events)
+  fake[:k=v,...]             deterministic fake: latency_ms (0-60000), malformed_rate (0-1),
+                             log and events (files in an existing folder)
   sim:world=W[,noise=S,seed=N]  simulated world with known prompt quality (drpo/core/models/sim.py)
 Keys are read from the environment when the model is built; a spec never holds a secret.
 """
@@ -24,6 +25,9 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
+
+from drpo.core.limits import INT64_MAX, MAX_SPEC_CHARS, LimitError, check_number
+from drpo.core.limits import check_writable_file as _check_file
 
 Provider = Literal["local", "openai", "openai-compatible", "hf", "fake", "sim"]
 LOCAL_MODELS = ("smollm2", "gemma3-270m")
@@ -41,6 +45,16 @@ class SpecError(ValueError):
 
 
 def parse_spec(spec: str) -> ModelSpec:
+    """The parsed spec; a SpecError names what is wrong (every option value is checked)."""
+    if len(spec) > MAX_SPEC_CHARS:
+        raise SpecError(f"model spec of {len(spec)} characters; at most {MAX_SPEC_CHARS}")
+    try:
+        return _parse(spec)
+    except LimitError as exc:
+        raise SpecError(f"{exc} in {spec!r}") from None
+
+
+def _parse(spec: str) -> ModelSpec:
     provider, _, rest = spec.strip().partition(":")
     if provider == "local":
         model = rest or "smollm2"
@@ -51,8 +65,12 @@ def parse_spec(spec: str) -> ModelSpec:
         options: dict[str, str] = {}
         for item in filter(None, rest.split(",")):
             key, sep, value = item.partition("=")
-            if not sep or key not in ("latency_ms", "malformed_rate", "log", "events"):
+            if not sep or key not in _FAKE_RANGES:
                 raise SpecError(f"bad fake option {item!r} in {spec!r}")
+            if key in ("log", "events"):
+                _check_file(key, value)
+            else:
+                check_number(key, _float(key, value), *_FAKE_RANGES[key])
             options[key] = value
         return ModelSpec(provider="fake", options=options)
     if provider == "sim":
@@ -71,6 +89,7 @@ def parse_spec(spec: str) -> ModelSpec:
             key, sep, value = item.partition("=")
             if not (sep and key.isidentifier()) or key in _RESERVED:
                 raise SpecError(f"bad request field {item!r} in {spec!r}")
+            _json_value(value)  # NaN and Infinity are refused (no server reads them)
             extra[key] = value
         return ModelSpec(provider="openai-compatible", model=model, base_url=url, options=extra)
     if provider == "hf" and rest:
@@ -86,17 +105,31 @@ def _sim_options(spec: str, rest: str) -> dict[str, str]:
 
     options = dict(item.partition("=")[::2] for item in filter(None, rest.split(",")))
     try:
-        ok = options.get("world") in WORLDS and float(options.get("noise", 0)) >= 0
-        int(options.get("seed", 0))
+        ok = options.get("world") in WORLDS and 0 <= float(options.get("noise", 0)) <= 100
+        ok = ok and abs(int(options.get("seed", 0))) <= INT64_MAX
     except ValueError:
         ok = False
     if not ok or set(options) - {"world", "noise", "seed"}:
         raise SpecError(
-            f"bad sim spec {spec!r}; expected sim:world={'|'.join(WORLDS)}[,noise=S>=0][,seed=N]"
+            f"bad sim spec {spec!r}; expected sim:world={'|'.join(WORLDS)}[,noise=0-100]"
+            "[,seed=N (64-bit)]"
         )
     return options
 
 
+def _float(key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise LimitError(f"{key}={value!r} is not a number") from None
+
+
+_FAKE_RANGES: dict[str, tuple[float, float]] = {
+    "latency_ms": (0, 60_000),
+    "malformed_rate": (0, 1),
+    "log": (0, 0),
+    "events": (0, 0),
+}
 # request fields a spec may not set: the client and the calls own them
 _RESERVED = {"model", "messages", "tools", "tool_choice", "response_format", "stream", "api_key"}
 _MODELS: dict[str, BaseChatModel] = {}
@@ -175,9 +208,15 @@ def _build(spec: ModelSpec) -> BaseChatModel:
 
 def _json_value(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise LimitError("a request field nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise LimitError(f"{name} is not a finite JSON number")
 
 
 def _client_options() -> dict[str, Any]:

@@ -71,6 +71,10 @@ async function refresh() {
     models: ["base", "optimizer", "judge", "selector"].map((r) => `${r} ${ctx[r + "_model"] ?? "?"}`).join(" · "),
     "judge node": ctx.judge_node ?? "-", "approval gate": ctx.approve ? "on" : "off",
   };
+  const phases = Object.entries(v.phases || {});
+  const total = (c) => Object.entries(c).filter(([k]) => !k.endsWith("_cache_hits")).reduce((a, [, n]) => a + n, 0);
+  if (phases.length) facts["calls by phase"] = phases.map(([p, c]) => `${p} ${total(c)}`).join(" · ");
+  if (v.budget_stop) facts["budget"] = `search stopped after level ${v.budget_stop.level}`;
   if (v.forked_from) facts["forked from"] = `${v.forked_from.run_id} after ${v.forked_from.stage} level ${v.forked_from.level}`;
   $("facts").innerHTML = Object.entries(facts).map(([k, x]) => `<dt>${esc(k)}</dt><dd data-fact="${esc(k)}">${esc(x)}</dd>`).join("");
   renderApproval(v);

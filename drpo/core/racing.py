@@ -1,0 +1,81 @@
+"""How P* is selected after the search: named strategy objects (``SELECTIONS``), asked by the
+validation and confirmation nodes instead of tests on the selection's name.
+
+- ``race`` (default): the candidates race on the validation queries, paired, in the planned seed
+  order: all of them on the first rung's queries, then only the best third (by mean; ties go to
+  the earlier source) on the next rung's, until one is left or the queries run out (successive
+  halving, as TRIPLE and HbBoPs select prompts). The best then meets the initial prompt P on
+  fresh confirmation queries in a group-sequential test (``drpo.core.sequential``): looks every
+  8 queries up to C (Pocock-type alpha spending), stopping early for success or futility,
+  overall false-pass rate <= 5%.
+- ``validation``: every candidate on every validation query (one rung), then one fixed-size
+  confirmation (one look at C queries): the rule before racing.
+
+Each rung and each look is one round of scoring (generate -> judge), checkpointed like a level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import fmean
+
+from drpo.core.sequential import SequentialTest, Spending
+
+
+@dataclass(frozen=True)
+class Race:
+    """Rungs end after ``rungs[r]`` validation queries (cumulative); after a rung but the last,
+    ``ceil(keep * alive)`` candidates go on."""
+
+    rungs: tuple[int, ...]
+    keep: float
+
+    def survivors(self, rung: int, rewards: dict[str, list[float]], order: list[str]) -> list[str]:
+        """The candidates that run the next rung (one: the race is over), best first; ``order``
+        lists the alive ones by source (ties go to the earlier)."""
+        ranked = sorted(order, key=lambda cid: (-fmean(rewards[cid]), order.index(cid)))
+        if rung == len(self.rungs) - 1:
+            return ranked[:1]
+        return ranked[: max(1, math.ceil(self.keep * len(ranked)))]
+
+    def pairs(self, candidates: int) -> int:
+        """(candidate, query) scorings of a race of ``candidates`` (distinct texts)."""
+        total, alive, done = 0, candidates, 0
+        for n in self.rungs:
+            total += alive * (n - done)
+            done, alive = n, max(1, math.ceil(self.keep * alive))
+            if alive == 1 and n != self.rungs[-1]:
+                break
+        return total
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A selection rule: the race on V validation queries, the sequential test on C."""
+
+    name: str
+    first_rung: int  # 0: one rung of all V queries
+    keep: float
+    look_every: int  # 0: one look at all C queries
+    spending: Spending
+
+    def race(self, V: int) -> Race:
+        if not self.first_rung or self.first_rung >= V:
+            return Race((V,), 1.0)
+        rungs, n = [], self.first_rung
+        while n < V:
+            rungs.append(n)
+            n *= 2
+        return Race((*rungs, V), self.keep)
+
+    def confirmation(self, C: int) -> SequentialTest:
+        if not self.look_every:
+            return SequentialTest((C,))
+        return SequentialTest.every(self.look_every, C, spending=self.spending)
+
+
+SELECTIONS = {
+    "race": Selection("race", first_rung=2, keep=1 / 3, look_every=8, spending="pocock"),
+    "validation": Selection("validation", 0, 1.0, 0, "obrien-fleming"),
+}
