@@ -62,7 +62,9 @@ async def prepare_validation(state: DRPOState, runtime: Runtime[Context]) -> dic
         update = {"validation_candidates": candidates, "race": race}
     else:
         candidates = state["validation_candidates"]
-    rungs = selection_of(config, confirm_count(config, len(seeds))).race(len(planned)).rungs
+    rule = selection_of(config, confirm_count(config, len(seeds)))
+    budget = config.system_prompt.select_budget
+    rungs = rule.race(len(planned), len(candidates), budget).rungs
     rung = race["rung"]
     queries = planned[(rungs[rung - 1] if rung else 0) : rungs[rung]]
     aspects, calls = await lookup_aspects(runtime, config, TRACK, queries, up_front=False)
@@ -136,7 +138,8 @@ async def choose_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[str
     alive = [cid for cid in ids if cid in set(race["alive"])]
     rewards = merge_rewards(state, race["rewards"], alive)
     planned = validation_queries(config, seeds)
-    rules = selection_of(config, confirm).race(len(planned))
+    budget, n = config.system_prompt.select_budget, len(state["validation_candidates"])
+    rules = selection_of(config, confirm).race(len(planned), n, budget)
     survivors = rules.survivors(race["rung"], rewards, alive)
     update: dict[str, Any] = {"evaluations": Overwrite([]), "frontier": []}
     if len(survivors) > 1:  # the next rung: router -> prepare_validation

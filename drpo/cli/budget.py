@@ -4,16 +4,19 @@ prices and structured output (optimize and resume)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
 from drpo.core.budget_plan import Plan, least_budget, plans_spend
 from drpo.core.config import Context, RunConfig, described
+from drpo.core.cost import phase_calls
 from drpo.core.data import load_icl
 from drpo.core.estimate import estimate, format_estimate, format_phases, phase_estimate
 from drpo.core.limits import INT64_MAX, MAX_CONCURRENCY, MAX_RPS, MAX_USD, check_limits
 from drpo.core.models.methods import parse_structured
 from drpo.core.prices import parse_price, role_prices
+from drpo.core.racing import SELECTIONS
 
 EXIT_BUDGET = 3  # the run stopped at its budget; `drpo resume` continues it
 EXIT_STOPPED = 4  # the run stopped on request (SIGINT/SIGTERM, STOP file); resumable
@@ -24,6 +27,11 @@ def add_flags(optimize: argparse.ArgumentParser, resume: argparse.ArgumentParser
         "--dry-run",
         action="store_true",
         help="print the expected LLM calls, tokens and dollars per role and exit; calls no model",
+    )
+    optimize.add_argument(
+        "--select-budget",
+        help="the most calls the selection may make: N calls, or a fraction of the search's "
+        "calls (0.2); the race runs on as many validation queries as that affords",
     )
     for parser in (optimize, resume):
         parser.add_argument(
@@ -101,7 +109,41 @@ def apply_flags(
                     f"has none: give --price {role}=IN/OUT (dollars per million tokens)"
                 )
     if config is not None:
+        if (given := getattr(args, "select_budget", None)) is not None:
+            config.system_prompt.select_budget = select_budget(given, config, context)
         check_budget(config, context)
+
+
+def select_budget(text: str, config: RunConfig, context: Context) -> int:
+    """``--select-budget``: N calls, or a fraction (with a point, at most 1) of the search's
+    calls (their upper bound); at least a race of every candidate on one query."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0) or ("." in text and value > 1):
+        raise ValueError(
+            f"--select-budget {text!r}: expected a number of calls (e.g. 100) or a fraction of "
+            "the search's calls above 0 and at most 1 (e.g. 0.2)"
+        )
+    if config.system_prompt.select == "last-beam":
+        raise ValueError("--select-budget needs a selection: not with --select last-beam")
+    phases = phase_calls(config, len(load_icl(config.icl_path)[: config.icl.n]))
+    calls = round(value * sum(phases["search"].values())) if "." in text else int(value)
+    sp = config.search_stage()
+    candidates = sp.D + sp.W
+    least = SELECTIONS[config.system_prompt.select].race(1).calls(candidates)
+    if calls < least:
+        raise ValueError(
+            f"--select-budget {text} ({calls} calls) is too small: racing up to {candidates} "
+            f"prompts on one validation query needs {least} calls; give at least that"
+        )
+    if context.max_calls is not None and calls > context.max_calls:
+        raise ValueError(
+            f"--select-budget {text} ({calls} calls) is larger than the run's budget "
+            f"(--max-calls {context.max_calls})"
+        )
+    return calls
 
 
 def check_budget(config: RunConfig, context: Context) -> None:

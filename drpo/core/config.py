@@ -101,6 +101,14 @@ class PromptStageConfig(StageConfig):
         "initial one on this many fresh seeds (default: up to 48 of those left; 0: none, the "
         "gate tests on the validation queries)",
     )
+    select_budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        strict=True,
+        description="the most calls the selection (the race on validation queries) may make: "
+        "it races on as many validation queries as that affords (default: no limit)",
+    )
     gate: Literal["significant", "none"] = Field(
         default="significant",
         description="validation: P* must beat the initial prompt significantly (paired, "

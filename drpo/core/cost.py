@@ -44,7 +44,9 @@ def phase_calls(
     V, C = validation_count(config, n_seeds), confirm_count(config, n_seeds)
     gated = C > 0 and config.system_prompt.gate == "significant"
     rule = SELECTIONS["validation" if not gated else config.system_prompt.select]
-    raced = rule.race(V).pairs(sp.D + min(sp.W, per_level[-1])) if V else 0
+    n = sp.D + min(sp.W, per_level[-1])
+    race = rule.race(V, n, config.system_prompt.select_budget) if V else None
+    raced, V = (race.pairs(n), race.rungs[-1]) if race else (0, 0)
     dynamic = {stage: config.stage_reward(stage) == "dynamic" for stage in ("icl", "system_prompt")}
     levels = min(n_seeds, (sp.D + 1) * sp.B)
     search = (1 + sp_children) * sp.B

@@ -39,6 +39,11 @@ class Race:
             return ranked[:1]
         return ranked[: max(1, math.ceil(self.keep * len(ranked)))]
 
+    def calls(self, candidates: int) -> int:
+        """Model calls of the race at most: an answer and a judgement per scoring, an aspect
+        selection per query."""
+        return 2 * self.pairs(candidates) + self.rungs[-1]
+
     def pairs(self, candidates: int) -> int:
         """(candidate, query) scorings of a race of ``candidates`` (distinct texts)."""
         total, alive, done = 0, candidates, 0
@@ -60,7 +65,11 @@ class Selection:
     look_every: int  # 0: one look at all C queries
     spending: Spending
 
-    def race(self, V: int) -> Race:
+    def race(self, V: int, candidates: int = 0, budget: int | None = None) -> Race:
+        """The race on V validation queries; with a ``budget`` of calls, on the most queries
+        (up to V) whose race of ``candidates`` it affords (at least one)."""
+        while budget is not None and V > 1 and self.race(V).calls(candidates) > budget:
+            V -= 1
         if not self.first_rung or self.first_rung >= V:
             return Race((V,), 1.0)
         rungs, n = [], self.first_rung

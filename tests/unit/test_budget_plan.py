@@ -12,6 +12,7 @@ from drpo.cli.main import main
 from drpo.core.budget_plan import Plan, least_budget, level_calls, reserve
 from drpo.core.config import RunConfig
 from drpo.core.data import load_icl
+from drpo.runtime.runner import Run
 from tests.conftest import show
 
 ARGS = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "6",
@@ -105,3 +106,34 @@ def test_a_call_budget_too_small_for_one_level_stays_a_hard_cap(
     err = capsys.readouterr().err
     assert f"--max-calls 10 is below the {least} calls that one stage-2 level" in err
     assert main(["resume", "c", "--run-dir", str(runs), "--max-calls", "100000"]) == 0
+
+
+@pytest.mark.parametrize(
+    "value,words",
+    [("-5", "expected a number of calls"), ("0", "expected a number of calls"),
+     ("1.5", "at most 1"), ("nan", "expected a number"), ("3", "is too small: racing up to"),
+     ("100000", "larger than the run's budget (--max-calls 5000)")],
+)  # fmt: skip
+def test_bad_select_budgets_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, words: str
+) -> None:
+    runs = tmp_path / "runs"
+    argv = ["optimize", "--run-dir", str(runs), "--run-id", "x", *ARGS, "--max-calls", "5000"]
+    assert main([*argv, f"--select-budget={value}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+    assert not runs.exists()
+
+
+def test_the_selection_keeps_to_its_budget(tmp_path: Path) -> None:
+    """With --select-budget the race runs on as many validation queries as the budget affords:
+    its calls (an answer, a judgement per scoring, a selection per query) stay within it."""
+    runs = tmp_path / "runs"
+    argv = ["optimize", "--run-dir", str(runs), "--run-id", "sb", *ARGS, "--select-budget", "40"]
+    assert main(argv) == 0
+    result = show(runs, "sb")
+    v = result["validation"]
+    assert sum(result["phases"]["selection"].values()) <= 40
+    assert len(v["queries"]) < 8  # fewer than the 8 validation queries planned
+    config, _ = Run(runs, "sb").load()
+    assert config.system_prompt.select_budget == 40
