@@ -201,7 +201,7 @@ CACHED = CachePolicy(key_func=cache_key)
 def build_eval_graph() -> StateGraph[EvalState, EvalContext, EvalState, EvalState]:
     g = StateGraph(EvalState, context_schema=EvalContext)
     g.add_node("prepare_prompts", prepare_prompts)
-    g.add_node("answer_item", answer_item, retry_policy=LLM_RETRY, cache_policy=CACHED)  # type: ignore[call-overload]  # Send task payload
+    g.add_node("answer_item", answer_item, retry_policy=LLM_RETRY, cache_policy=CACHED)  # type: ignore[call-overload, arg-type, unused-ignore]  # Send payload
     g.add_node("collect_answers", collect_answers)
     g.add_node("judge_item", judge_item, retry_policy=LLM_RETRY, cache_policy=CACHED)  # type: ignore[arg-type]  # Send task payload
     g.add_edge(START, "prepare_prompts")

@@ -109,8 +109,8 @@ def apply_flags(
                     f"has none: give --price {role}=IN/OUT (dollars per million tokens)"
                 )
     if config is not None:
-        if (given := getattr(args, "select_budget", None)) is not None:
-            config.system_prompt.select_budget = select_budget(given, config, context)
+        if (asked := getattr(args, "select_budget", None)) is not None:
+            config.system_prompt.select_budget = select_budget(asked, config, context)
         check_budget(config, context)
 
 

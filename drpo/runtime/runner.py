@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +32,7 @@ from drpo.runtime import file_checks
 from drpo.runtime.cache import cache_file, open_session
 from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.persistence import check_url, open_persistence, redact
+from drpo.runtime.progress import Progress, level_line, selection_line
 from drpo.runtime.run_record import provider_facts, structured_methods
 from drpo.runtime.runlock import hold, one_writer
 from drpo.runtime.stopping import graceful_stop, paused_error
@@ -202,7 +203,6 @@ class Run:
         return await file_checks.holds_thread(self.dir, self.root, self._url(), self.thread)
 
 
-Progress = Callable[[str], None]
 
 
 def _stderr(line: str) -> None:
@@ -249,9 +249,12 @@ async def execute(
                 values = chunk.get("values") or {}
                 if values.get("closed") not in (None, closed):
                     closed = values["closed"]
-                    _report(values, time.monotonic() - started, progress)
+                    progress(level_line(values, time.monotonic() - started))
                     if errors.counts:
                         progress(f"  provider errors so far (retried): {errors}")
+                nxt = list(chunk.get("next") or [])
+                if line := selection_line(values, nxt, time.monotonic() - started):
+                    progress(line)
         # run.json now has this process's provider errors and structured-output methods
         progress(f"model calls (cache hits) per role: {session.usage.describe()}")
         result = await summary(run, g, seen)
@@ -259,19 +262,6 @@ async def execute(
         raise paused_error(run.id, run.root, session, result)
     run.write_result(result)
     return result
-
-
-def _report(values: dict[str, Any], elapsed: float, progress: Progress) -> None:
-    """The progress line of a level, from the checkpoint after its prune_beam (calls: the
-    run's so far, cache hits included, as the state counts them)."""
-    closed, beam = values["closed"], values.get("beam") or {}
-    rewards = [members[0]["reward"] for members in beam.values() if members]
-    best = f"{max(rewards):.2f}" if rewards else "-"
-    made = ", ".join(f"{k} {v}" for k, v in sorted((values.get("calls") or {}).items()))
-    progress(
-        f"[{elapsed:6.1f}s] {closed['stage']} level {closed['level']}: {len(beam)} track(s), "
-        f"best reward {best}; calls so far: {made}"
-    )
 
 
 async def summary(
