@@ -52,7 +52,7 @@ builder.add_node(
     "select_aspects", cast(Any, select_aspects), retry_policy=LLM_RETRY
 )  # Send task payload
 builder.add_node("begin_stage", begin_stage)
-builder.add_node("prepare_level", prepare_level)
+builder.add_node("prepare_level", prepare_level, retry_policy=LLM_RETRY)  # a fork's new queries
 builder.add_node("transition", transition, retry_policy=LLM_RETRY)  # type: ignore[arg-type]  # Send task payload
 builder.add_node("drop_duplicates", drop_duplicates)
 builder.add_node("generate", generate, retry_policy=LLM_RETRY, destinations=("judge",))  # type: ignore[arg-type]
@@ -65,9 +65,10 @@ builder.add_node(
 builder.add_node("prune_beam", prune_beam)
 builder.add_node("review_best", review_best)
 builder.add_node("finish_stage", finish_stage)
-builder.add_node("prepare_validation", prepare_validation)
+# these select the aspects of their round's queries (model calls): retried like the LLM nodes
+builder.add_node("prepare_validation", prepare_validation, retry_policy=LLM_RETRY)
 builder.add_node("choose_prompt", choose_prompt)
-builder.add_node("prepare_confirmation", prepare_confirmation)
+builder.add_node("prepare_confirmation", prepare_confirmation, retry_policy=LLM_RETRY)
 builder.add_node("confirm_prompt", confirm_prompt)
 
 builder.add_edge(START, "load_data")

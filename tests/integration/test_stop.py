@@ -21,6 +21,7 @@ from drpo.cli.budget import EXIT_STOPPED
 from drpo.cli.main import main
 from drpo.core.summary import comparable
 from tests.conftest import read_log, show
+from tests.langgraph_dev import UI_TOKEN
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip
@@ -101,14 +102,14 @@ def test_the_inspector_stop_button_stops_the_run(
     port = free_port()
     ui = subprocess.Popen(
         [sys.executable, "-m", "drpo.cli", "ui", "--run-dir", str(runs), "--port", str(port)],
-        env=ENV,
+        env={**ENV, "DRPO_UI_TOKEN": UI_TOKEN},  # the page's state-changing calls need it
         stderr=subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}/ui/"
         wait_until_up(base + "api/runs", ui, 60, "drpo ui")
         wait = WebDriverWait(browser, 60, poll_frequency=0.2)
-        browser.get(base + "?run=s")
+        browser.get(base + f"?run=s&token={UI_TOKEN}")
         wait.until(lambda d: d.find_element(By.ID, "stop").is_displayed())
         browser.find_element(By.ID, "stop").click()  # POST api/runs/s/stop: the STOP file
         wait.until(lambda d: "stop requested" in d.find_element(By.ID, "action-result").text)
