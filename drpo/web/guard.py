@@ -105,6 +105,8 @@ class Guard:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if not given and scheme.lower() == "bearer":
             given = value.strip()
+        if not given and request.method in SAFE_METHODS:  # opening the printed URL (Jupyter)
+            given = request.query_params.get("token", "")
         if not given:
             raise Refusal(401, "refused: this server needs its token (see the URL it printed)")
         if not hmac.compare_digest(given.encode(), self.token.encode()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,32 @@ def test_bad_start_values_are_refused(
     assert "cannot import judge" in capsys.readouterr().err
     assert main(["ui", "--run-dir", str(tmp_path), "--model", "nope:x"]) == 2
     assert "unknown model spec" in capsys.readouterr().err
+
+
+def test_off_loopback_every_request_needs_the_token(tmp_path: Path) -> None:
+    """Bound to all addresses, the page opens with the token in its URL and the API answers
+    only with the token; without it even reads are refused."""
+    _optimize(tmp_path)
+    port, token = free_port(), "t0ken-off-loopback"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drpo.cli", "ui", "--run-dir", str(tmp_path), "--port", str(port),
+         "--host", "0.0.0.0"],
+        env={**ENV, "DRPO_UI_TOKEN": token}, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _ = request(base, "GET", "/ui/api/runs", timeout=5)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert status == 401
+        assert request(base, "GET", "/ui/")[0] == 401
+        assert request(base, "GET", f"/ui/?token={token}")[0] == 200
+        status, runs = request(base, "GET", "/ui/api/runs", None, {"x-drpo-token": token})
+        assert status == 200 and [r["run_id"] for r in runs] == [RUN]
+    finally:
+        stop(proc, 10)

@@ -127,9 +127,24 @@ def test_sigkill_during_confirmation_repeats_at_most_the_calls_in_flight(tmp_pat
     record = kill(proc, ev, state, None, writer=True, during="confirmation")
     v = state["validation"]
     assert v["top"]["source"] != "initial" and "rule" not in v  # stage A done, stage B not
-    resumed = drpo("resume", "ck", "--run-dir", str(tmp_path / "ck"), *base)
+    _resumes_as_unkilled(tmp_path / "ck", "ck", base, proc, ev, record, want, ref_keys)
+
+
+def _resumes_as_unkilled(
+    run_dir: Path,
+    run_id: str,
+    flags: list[str],
+    proc: Any,
+    ev: Path,
+    record: dict[str, Any],
+    want: dict[str, Any],
+    ref_keys: set[str],
+) -> None:
+    """The killed run, resumed, ends as the unkilled one, repeating at most the calls that
+    were in flight at the kill."""
+    resumed = drpo("resume", run_id, "--run-dir", str(run_dir), *flags)
     assert resumed.returncode == 0, resumed.stderr
-    got = saved_state(tmp_path / "ck", "ck", None)
+    got = saved_state(run_dir, run_id, None)
     for key in (*SAME, "validation"):
         assert got[key] == want[key], key
     rows = events(ev)
@@ -181,13 +196,5 @@ def test_sigkill_during_a_race_rung_or_a_look_repeats_at_most_the_calls_in_fligh
         assert state["validation"] is None  # the race is under way
     else:
         assert state["validation"]["confirmation"] is None and "rule" not in state["validation"]
-    resumed = drpo("resume", "rk", "--run-dir", str(tmp_path / "rk"), "--llm-cache", "off")
-    assert resumed.returncode == 0, resumed.stderr
-    got = saved_state(tmp_path / "rk", "rk", None)
-    for key in (*SAME, "validation"):
-        assert got[key] == want[key], key
-    rows = events(ev)
-    assert set(starts(rows)) == ref_keys
-    [again] = repeats(rows, sorted({r["pid"] for r in rows}, key=lambda p: p != proc.pid),
-                      [proc.pid])  # fmt: skip
-    assert again <= record["in_flight"]
+    _resumes_as_unkilled(tmp_path / "rk", "rk", ["--llm-cache", "off"], proc, ev, record, want,
+                         ref_keys)  # fmt: skip
