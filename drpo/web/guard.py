@@ -16,6 +16,7 @@ inspector's app it also covers the LangGraph API of `langgraph dev`, whose CORS 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -48,7 +49,14 @@ def new_token(env: str | None = None) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    return host.strip("[]").lower() in LOOPBACK or host.startswith("127.")
+    """``localhost`` or a loopback IP address (a name like ``127.evil.example`` is not)."""
+    name = host.strip("[]").lower()
+    if name in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _hostname(authority: str) -> str:

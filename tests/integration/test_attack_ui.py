@@ -97,6 +97,10 @@ def test_hostile_requests_are_refused_and_change_nothing(ui: UI) -> None:
         (request(ui.base, "GET", f"/ui/api/runs/{RUN}", None, rebound), 403, "Host"),
         (ui.authed("stop", {}, host="evil.example:80"), 403, "Host"),
         (request(ui.base, "GET", "/ui/", None, rebound), 403, "Host"),
+        (request(ui.base, "GET", "/ui/api/runs", None, {"host": "127.0.0.1.evil.example"}), 403,
+         "Host"),
+        (request(ui.base, "GET", "/ui/api/runs", None, {"host": "127.evil.example:80"}), 403,
+         "Host"),
         # bodies: over the cap, nested past the parser's recursion limit, not JSON
         (ui.authed("fork", {**GOOD_FORK, "pad": "x" * 70_000}), 413, "over"),
         (ui.authed("fork", "[" * 40_000 + "]" * 40_000, **{"content-type": json_type}), 413, "ove"),
