@@ -1,7 +1,8 @@
 """The inspector's Starlette app: the page and its JSON API under ``/ui`` and ``/studio``.
 
-Every route goes through the server's ``Guard`` (drpo/web/guard.py): Host and Origin checked, the
-token asked of every state-changing request (the page reads it from its URL, ``?token=``)."""
+Every request goes through the server's ``Guard`` (drpo/web/guard.py): Host and Origin checked by
+its ``SiteGuard`` middleware, the token asked of every state-changing request by the routes (the
+page reads it from its URL, ``?token=``)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _json(guard: Guard, handler: Handler) -> Callable[[Request], Awaitable[Respo
 
     async def endpoint(request: Request) -> Response:
         try:
-            guard.check(request)
+            guard.authorize(request)  # Host and Origin: the app's SiteGuard
             return JSONResponse(await handler(request))
         except Refusal as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
@@ -56,7 +57,7 @@ def routes(backend: Backend, guard: Guard) -> list[BaseRoute]:
 
     async def index(request: Request) -> Response:
         try:
-            guard.check(request, changes_state=False)
+            guard.authorize(request, changes_state=False)
         except Refusal as exc:
             return Response(exc.message, status_code=exc.status, media_type="text/plain")
         return FileResponse(STATIC / "index.html")

@@ -146,9 +146,8 @@ class ServerRuns:
         )
         origin = {"run_id": run_id, "stage": fork.stage, "level": fork.level, "checkpoint_id": cid}
         await client.threads.update(run_id, metadata={"forked_from": origin})
-        last = await self._last_run(run_id)
         judge = {"judge_model": fork.judge_model, "judge_node": fork.judge_node}
-        context = {**((last.get("kwargs") or {}).get("context") or {}), **judge}
+        context = {**parent_context, **judge}
         return {**await self._create(run_id, input=None, context=context), "forked_from": origin}
 
     async def answer(self, run_id: str, answer: ApprovalAnswer) -> dict[str, Any]:

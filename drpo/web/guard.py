@@ -88,9 +88,14 @@ class Guard:
 
     def check(self, request: Request, changes_state: bool | None = None) -> None:
         """Raise a ``Refusal`` unless the request may be handled."""
+        self.check_site(request)
+        self.authorize(request, changes_state)
+
+    def authorize(self, request: Request, changes_state: bool | None = None) -> None:
+        """The token, where one is asked: state-changing requests, and every request off
+        loopback (an app behind ``SiteGuard`` has had its Host and Origin checked)."""
         if changes_state is None:
             changes_state = request.method not in SAFE_METHODS
-        self.check_site(request)
         if changes_state or not self.open_reads:
             self._check_token(request)
 
