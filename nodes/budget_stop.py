@@ -15,6 +15,7 @@ from drpo.core.prices import role_prices
 from drpo.core.records import read_plan, thread_of
 from drpo.core.session import active_session
 from drpo.core.state import DRPOState
+from drpo.core.summary import model_calls
 
 
 async def budget_stop(
@@ -29,12 +30,7 @@ async def budget_stop(
     if not plans_spend(config, seeds):
         return None  # nothing to reserve: the caps stop the run where they are reached
     session = active_session()
-    calls = state.get("calls", {})
-    spent = (
-        session.usage.total("calls")
-        if session
-        else sum(v for k, v in calls.items() if not k.endswith("_cache_hits"))
-    )
+    spent = session.usage.total("calls") if session else model_calls(state.get("calls", {}))
     spent_usd = session.spent_usd() if session else 0.0
     icl = state.get("icl_examples") or state.get("icl_base") or []
     if next_level_fits(plan, config, icl, seeds, level, spent, spent_usd):

@@ -14,8 +14,6 @@ most 5%: P(P* worse than P) <= 0.05, whatever the candidates.
 
 from __future__ import annotations
 
-import math
-from statistics import fmean, stdev
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -24,7 +22,7 @@ from langgraph.types import Overwrite
 from drpo.core.config import Context
 from drpo.core.plan import confirm_count, confirmation_queries
 from drpo.core.records import read_plan, thread_of
-from drpo.core.sequential import SequentialTest, paired
+from drpo.core.sequential import SequentialTest, paired, t_statistic
 from drpo.core.state import DRPOState, config_of
 from drpo.core.stats import mean_ci
 from nodes.prepare_level import retrieve_context
@@ -84,7 +82,7 @@ async def confirm_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[st
         "queries": planned[: len(diffs)],
         "planned": len(planned),
         "looks": [
-            {"n": n, "t_bound": round(b, 4), "t": _t(diffs[:n])}
+            {"n": n, "t_bound": round(b, 4), "t": _rounded(t_statistic(diffs[:n]))}
             for n, b in zip(test.looks[: k + 1], bounds, strict=False)
         ],
         "spending": test.spending if len(test.looks) > 1 else None,
@@ -107,8 +105,5 @@ async def confirm_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[st
     }
 
 
-def _t(diffs: list[float]) -> float | None:
-    """The paired t statistic (None when it is undefined: one value, or no spread)."""
-    if len(diffs) < 2 or stdev(diffs) == 0:
-        return None
-    return round(fmean(diffs) / (stdev(diffs) / math.sqrt(len(diffs))), 4)
+def _rounded(t: float | None) -> float | None:
+    return None if t is None else round(t, 4)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +49,16 @@ def tree_digest(root: Path, folders: bool = False) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if folders or p.is_file()
     }
+
+
+def wait_for_answer(base: str, path: str, proc: subprocess.Popen[Any], timeout: float = 60) -> int:
+    """Poll ``path`` until the server answers at all (a 401 is an answer, unlike for
+    urllib-based waits); the status. Fails if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return request(base, "GET", path, timeout=5)[0]
+        except OSError:
+            assert proc.poll() is None, f"the server exited with code {proc.returncode}"
+            assert time.monotonic() < deadline, f"{base} did not answer in {timeout:g} s"
+            time.sleep(0.1)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from drpo.cli.budget import print_usage
 from drpo.core.provenance import describe as describe_models
+from drpo.core.summary import describe_phases
 
 A = TypeVar("A")
 PIPE_CLOSED = 141  # as a process killed by SIGPIPE (128 + 13)
@@ -51,11 +52,7 @@ def print_summary(result: dict[str, Any], as_json: bool) -> None:
         )
     print_validation(result)
     if split := result.get("phases"):
-        shown = "; ".join(
-            f"{phase} {sum(v for k, v in calls.items() if not k.endswith('_cache_hits'))}"
-            for phase, calls in split.items()
-        )
-        print(f"LLM calls by phase: {shown}")
+        print(f"LLM calls by phase: {describe_phases(split)}")
     print("LLM calls per role: " + ", ".join(f"{k} {v}" for k, v in result["calls"].items()))
     print_usage(result)  # model calls actually made, cache hits and tokens
     history = result.get("model_history") or {}

@@ -17,10 +17,10 @@ from typing import Any
 from drpo.core.config import RunConfig
 from drpo.core.cost import children_per_level, phase_calls
 from drpo.core.data import load_seeds, shuffled
-from drpo.core.estimate import input_tokens_per_call
+from drpo.core.estimate import calls_usd, input_tokens_per_call
 from drpo.core.messages import ICLExample
 from drpo.core.plan import validation_count
-from drpo.core.prices import Price, cost
+from drpo.core.prices import Price
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,9 @@ class Plan:
         return self.max_calls is not None or self.max_usd is not None
 
     def usd(self, config: RunConfig, icl: list[ICLExample], calls: dict[str, int]) -> float:
+        """Dollars of ``calls`` (the dry run's upper bound; 0 without prices: no --max-usd)."""
         per_call = input_tokens_per_call(config, icl)
-        s = config.sampling
-        return sum(
-            cost(
-                self.prices.get(role),
-                n * per_call[role],
-                n * (s.base_max_tokens if role == "base" else s.json_max_tokens),
-            )
-            for role, n in calls.items()
-        )
+        return calls_usd(config, per_call, calls, self.prices) or 0.0
 
     def fits(
         self,

@@ -57,11 +57,9 @@ def estimate(
     prices: dict[str, Price | None] = (
         role_prices(context.specs(), context.prices) if context else dict.fromkeys(ROLES)
     )
-    sampling = config.sampling
     out: dict[str, dict[str, Any]] = {}
     for role in ("selector", "optimizer", "base", "judge"):
-        cap = sampling.base_max_tokens if role == "base" else sampling.json_max_tokens
-        inputs, outputs = calls[role] * per_call[role], calls[role] * cap
+        inputs, outputs = calls[role] * per_call[role], calls[role] * output_cap(config, role)
         price = prices.get(role)
         out[role] = {
             "calls": calls[role],
@@ -106,19 +104,35 @@ def phase_estimate(
     prices: dict[str, Price | None] = (
         role_prices(context.specs(), context.prices) if context else dict.fromkeys(ROLES)
     )
-    s = config.sampling
     out: dict[str, dict[str, Any]] = {}
     for phase, calls in phases.items():
-        usd: float | None = 0.0
-        for role, n in calls.items():
-            cap = s.base_max_tokens if role == "base" else s.json_max_tokens
-            price = prices.get(role)
-            if n and price is None:
-                usd = None
-            elif usd is not None and price is not None:
-                usd += cost(price, n * per_call[role], n * cap)
+        usd = calls_usd(config, per_call, calls, prices)
         out[phase] = {"calls": sum(calls.values()), "usd": None if usd is None else round(usd, 4)}
     return out
+
+
+def output_cap(config: RunConfig, role: str) -> int:
+    s = config.sampling
+    return s.base_max_tokens if role == "base" else s.json_max_tokens
+
+
+def calls_usd(
+    config: RunConfig,
+    per_call: dict[str, int],
+    calls: dict[str, int],
+    prices: dict[str, Price | None],
+) -> float | None:
+    """Dollars of ``calls`` per role at ``per_call`` input tokens and output at its cap (an upper
+    bound); None when a role that makes calls has no price."""
+    total = 0.0
+    for role, n in calls.items():
+        if not n:
+            continue
+        price = prices.get(role)
+        if price is None:
+            return None
+        total += cost(price, n * per_call[role], n * output_cap(config, role))
+    return total
 
 
 def format_phases(rows: dict[str, dict[str, Any]], select: str) -> str:

@@ -141,6 +141,13 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
 Decision = Literal["pass", "fail", "continue"]
 
 
+def t_statistic(diffs: Sequence[float]) -> float | None:
+    """The paired t statistic; None when it is undefined (one value, or no spread)."""
+    if len(diffs) < 2 or stdev(diffs) == 0:
+        return None
+    return fmean(diffs) / (stdev(diffs) / math.sqrt(len(diffs)))
+
+
 def paired(top: Sequence[float], initial: Sequence[float]) -> list[float]:
     """Per-query differences top - initial, query by query (the same queries, in one order)."""
     if len(top) != len(initial):
@@ -172,12 +179,10 @@ class SequentialTest:
 
     def decide(self, diffs: Sequence[float], bounds: Sequence[float] | None = None) -> Decision:
         """At a look (``len(diffs)`` is one of ``looks``): pass, fail or go on."""
-        n = len(diffs)
-        k = self.looks.index(n)
+        k = self.looks.index(len(diffs))
         bound = (bounds or self.t_boundaries())[k]
-        mean = fmean(diffs)
-        sd = stdev(diffs) if n > 1 else 0.0
-        passed = mean > 0 and (sd == 0 or mean / (sd / math.sqrt(n)) >= bound)
+        mean, t = fmean(diffs), t_statistic(diffs)
+        passed = mean > 0 and (t is None or t >= bound)  # no spread: every difference > 0
         if passed:
             return "pass"
         if k == len(self.looks) - 1 or mean <= 0:

@@ -249,3 +249,13 @@ def phases(values: dict[str, Any]) -> dict[str, dict[str, int]]:
     selected = Counter(marks.get("selection") or total)
     split = {"search": search, "selection": selected - search, "confirmation": total - selected}
     return {phase: dict(sorted(c.items())) for phase, c in split.items()}
+
+
+def model_calls(counts: dict[str, int]) -> int:
+    """The model calls among per-role counts (hits of the shared store left out)."""
+    return sum(n for k, n in counts.items() if not k.endswith("_cache_hits"))
+
+
+def describe_phases(split: dict[str, dict[str, int]]) -> str:
+    """``search N; selection M; confirmation K`` (model calls per phase)."""
+    return "; ".join(f"{phase} {model_calls(calls)}" for phase, calls in split.items())

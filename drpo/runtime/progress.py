@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drpo.core.summary import phases
+from drpo.core.summary import describe_phases, phases
 
 Progress = Callable[[str], None]
 
@@ -34,11 +34,7 @@ def selection_line(values: dict[str, Any], nxt: list[str], elapsed: float) -> st
     if nxt not in ROUNDS or not values.get("phase_marks"):
         return None
     race, looks, v = values.get("race") or {}, values.get("looks") or {}, values.get("validation")
-    split = phases(values)
-    spent = "; ".join(
-        f"{phase} {sum(n for k, n in calls.items() if not k.endswith('_cache_hits'))}"
-        for phase, calls in split.items()
-    )
+    spent = describe_phases(phases(values))
     if v and v.get("rule"):
         what = f"P* is {v['chosen']['source']} ({v['rule']})"
     elif looks.get("rewards"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from benchmarks.processes import free_port, stop
 from drpo.cli.main import main
 from tests.conftest import ENV
-from tests.http_probe import request
+from tests.http_probe import request, wait_for_answer
 from tests.packs import make_pack
 
 KEY = "sk-serve-test-key"
@@ -49,23 +48,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_answer(base, proc, log)
+        wait_for_answer(base, "/v1/models", proc)  # a 401 without the key
         yield Served(base, proc, log)
     finally:
         stop(proc, 10)
-
-
-def _wait_for_answer(base: str, proc: subprocess.Popen[str], log: Path) -> None:
-    """Until the server answers at all (its /v1/models is a 401 without the key)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            request(base, "GET", "/v1/models", timeout=5)
-            return
-        except OSError:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "drpo serve did not start"
-            time.sleep(0.1)
 
 
 USER = [{"role": "user", "content": "What is DNA?"}]

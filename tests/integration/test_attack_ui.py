@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from benchmarks.processes import free_port, stop, wait_until_up
 from drpo.cli.main import main
 from tests.conftest import ENV, TINY
-from tests.http_probe import request, tree_digest
+from tests.http_probe import request, tree_digest, wait_for_answer
 
 RUN = "r"
 GOOD_FORK = {"stage": "system_prompt", "level": 0, "judge_model": "fake:latency_ms=1"}
@@ -174,15 +173,7 @@ def test_off_loopback_every_request_needs_the_token(tmp_path: Path) -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _ = request(base, "GET", "/ui/api/runs", timeout=5)
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
-        assert status == 401
+        assert wait_for_answer(base, "/ui/api/runs", proc) == 401
         assert request(base, "GET", "/ui/")[0] == 401
         assert request(base, "GET", f"/ui/?token={token}")[0] == 200
         status, runs = request(base, "GET", "/ui/api/runs", None, {"x-drpo-token": token})
