@@ -10,6 +10,7 @@ namespace (``drpo.core.records``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -53,7 +54,8 @@ async def fork_run(
             f"run {parent.id!r} is still running ({RunLock(parent.dir, parent.id).holder()}): "
             "fork it once it stops"
         )
-    new.check_files(context.llm_cache)  # the shared store and call cache, before any write
+    # the shared store and call cache, before any write; off the event loop (drpo ui forks)
+    await asyncio.to_thread(new.check_files, context.llm_cache)
     async with parent.reader().graph() as g, _aside(new) as built:
         checkpoints = await level_checkpoints(g, parent.thread)
         cid = checkpoints.get((stage, level))

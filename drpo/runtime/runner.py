@@ -6,6 +6,7 @@ the LangGraph store shared by the runs of RUN_DIR (the aspect-selection cache li
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import json
@@ -177,7 +178,9 @@ class Run:
     async def graph(self) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
         """The graph on this run's checkpointer and the run dir's store (none if read-only)."""
         url = self._url()
-        file_checks.check_run(self.dir, self.root, url, None, self.read_only)
+        # reads the files and checksums the WALs: off the event loop (the inspector's server)
+        checked = (self.dir, self.root, url, None, self.read_only)
+        await asyncio.to_thread(file_checks.check_run, *checked)
         async with (
             file_checks.reading(self.dir, url, self.read_only),
             open_persistence(self.dir, self.root, url, self.read_only) as (saver, store),
