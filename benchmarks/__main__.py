@@ -2,7 +2,7 @@
 
 Each prints its figures and writes ``benchmarks/results/NAME.json``. ``embedded`` runs the real
 local model and the README demo (minutes on 2 cores); ``selection_noise`` the simulated world
-of drpo/core/models/sim.py; the others the fake model.
+of drpo/llm/backends/sim.py; the others the fake model.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
 from drpo.runtime.runner import Run, execute
 
 RESULTS = Path(__file__).parent / "results"

@@ -26,7 +26,7 @@ DEMO = Path(__file__).parents[1] / "scripts" / "demo.sh"
 
 
 def tokens_per_second() -> dict[str, Any]:
-    from drpo.core.models import get_chat_model
+    from drpo.llm.backends import get_chat_model
 
     start = time.perf_counter()
     model = get_chat_model("local").bind(temperature=0.0, max_tokens=MAX_TOKENS)

@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field, SecretStr
 
 from benchmarks.common import time_generations
 from benchmarks.processes import free_port, llama_cpp_server, stop, wait_until_up
-from drpo.core.models.llamacpp import ChatLlamaCpp, get_llama, grammar_schema, smollm2_path
-from drpo.core.models.structured import json_schema_format
+from drpo.llm.backends.llamacpp import ChatLlamaCpp, get_llama, grammar_schema, smollm2_path
+from drpo.llm.backends.structured import json_schema_format
 
 N = 5
 MAX_TOKENS = 64

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import write_result
-from drpo.core.summary import comparable
+from drpo.runtime.summary import comparable
 
 TRIALS = int(os.environ.get("DRPO_BENCH_TRIALS", "10"))
 LATENCY_MS = 50

@@ -1,14 +1,15 @@
 """Benchmark 7: what trust costs at the paper's size (issue 22): W=2 M=3 D=20, default flags
-otherwise (stage 1: 16 examples, D=5), in the simulated world of drpo/core/models/sim.py.
+otherwise (stage 1: 16 examples, D=5), in the simulated world of drpo/llm/backends/sim.py.
 
 Per world (improve, degrade, and null: every rewrite lowers the true quality by 0.0001, so
 "P* worse than P" is exactly "P* is not P", the false-pass rate) and per selection rule
 (last-beam: the paper; validation: every candidate on 16 validation queries and one fixed
-48-query confirmation, the rule before racing; race: the default), SEEDS runs; the rules of one
-seed run the same search and differ only in how P* is chosen. Per cell: calls per run, dollars
-per run (each role's calls at the dry run's tokens per call, judge and optimizer at gpt-4o's
-prices, base and selector at gpt-4o-mini's), P(P* truly worse than P), mean true gain, mean
-regret. Writes benchmarks/results/selection_cost.{json,png}.
+48-query confirmation, the rule before racing; race: the default; race+pN: the race after a
+search with ``--patience N``, which may stop early), SEEDS runs; the rules of one seed run the
+same search (up to where patience stops it) and differ in how P* is chosen. Per cell: calls per
+run, dollars per run (each role's calls at the dry run's tokens per call, judge and optimizer at
+gpt-4o's prices, base and selector at gpt-4o-mini's), P(P* truly worse than P), mean true gain,
+mean regret, levels searched. Writes benchmarks/results/selection_cost.{json,png}.
 """
 
 from __future__ import annotations
@@ -24,25 +25,29 @@ from benchmarks.common import RESULTS, write_result
 from benchmarks.selection_noise import mean_ci, sim_context, wilson, written_prompts
 from drpo.core.config import RunConfig
 from drpo.core.data import load_icl
-from drpo.core.estimate import input_tokens_per_call
-from drpo.core.models.sim import WORLDS, true_quality
-from drpo.core.prices import OPENAI_PRICES as PRICES
-from drpo.core.prices import cost
+from drpo.llm.backends.sim import WORLDS, true_quality
+from drpo.llm.estimate import input_tokens_per_call
+from drpo.llm.prices import OPENAI_PRICES as PRICES
+from drpo.llm.prices import cost
 from drpo.runtime.runner import Run, execute, summary
 
 SEEDS = int(os.environ.get("SELECTION_COST_SEEDS", "40"))
 W, M, D = 2, 3, 20
-RULES = ("last-beam", "validation", "race")
+# a rule: the selection, and with "+pN" the search's early stop --patience N (nodes/check.py)
+RULES = tuple(
+    os.environ.get("SELECTION_COST_RULES", "last-beam,validation,race,race+p2,race+p3").split(",")
+)
 ROLE_MODEL = {"judge": "gpt-4o", "optimizer": "gpt-4o", "base": "gpt-4o-mini",
               "selector": "gpt-4o-mini"}  # fmt: skip
 SIM_WORLDS = (*WORLDS, "null")
 
 
-def run_config(seed: int, select: str) -> dict[str, Any]:
+def run_config(seed: int, rule: str) -> dict[str, Any]:
     """The paper's defaults but K=0 (no embedding model) and the seed order of ``seed``; the
     seeds cover the levels, 16 validation and 48 confirmation queries."""
+    select, _, patience = rule.partition("+p")
     sp = {"W": W, "M": M, "D": D, "K": 0, "seeds": D + 1 + 16 + 48, "shuffle_seed": seed,
-          "select": select}  # fmt: skip
+          "select": select, "patience": int(patience) if patience else None}  # fmt: skip
     return {"system_prompt": sp, "seed": seed}
 
 
@@ -73,6 +78,7 @@ async def one_run(root: Path, world: str, seed: int, select: str) -> dict[str, A
         "q_initial": q_p, "q_chosen": q_star, "chosen_is_initial": chosen == initial,
         "q_best_written": max([q_p, *map(true_quality, written_prompts(result))]),
         "rule": (result.get("validation") or {}).get("rule"),
+        "levels": len(result["levels"]) - 1,  # the last level searched (D unless stopped)
     }  # fmt: skip
 
 
@@ -86,14 +92,15 @@ def cell(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "p_worse_ci95": wilson(worse, len(rows)),
         "gain": mean_ci([r["q_chosen"] - r["q_initial"] for r in rows]),
         "regret": mean_ci([r["q_best_written"] - r["q_chosen"] for r in rows]),
+        "levels": mean_ci([float(r["levels"]) for r in rows]),
     }
 
 
 def table(cells: list[dict[str, Any]]) -> str:
     lines = [
         "| world | rule | calls per run (× last-beam) | $ per run (× last-beam) "
-        "| P(P* worse than P) [95% CI] | mean true gain | mean regret |",
-        "|---|---|---|---|---|---|---|",
+        "| P(P* worse than P) [95% CI] | mean true gain | mean regret | levels searched |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         lo, hi = c["p_worse_ci95"]
@@ -101,7 +108,7 @@ def table(cells: list[dict[str, Any]]) -> str:
             f"| {c['world']} | {c['select']} | {c['calls']['mean']:.0f} ({c['calls_ratio']:.2f}×) "
             f"| {c['dollars']['mean']:.2f} ({c['dollars_ratio']:.2f}×) "
             f"| {c['p_worse']:.3f} [{lo:.2f}, {hi:.2f}] | {c['gain']['mean']:+.3f} "
-            f"| {c['regret']['mean']:.3f} |"
+            f"| {c['regret']['mean']:.3f} | {c['levels']['mean']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """Benchmark 6: selection quality under judge noise (issue 12), where the truth is known.
 
 Runs the real graph (``Run.create`` + ``execute``) with every role played by the simulated world
-of drpo/core/models/sim.py: each prompt the optimizer writes has a hidden true quality, the judge
+of drpo/llm/backends/sim.py: each prompt the optimizer writes has a hidden true quality, the judge
 reports it as noisy integer scores. Per world (improve, degrade), per B (1, 3) and per selection
 (last-beam; validation with the default gate: the best on VALIDATION queries must beat P on
 CONFIRM fresh queries; validation-mean: the highest validation mean, no gate), SEEDS runs; the
@@ -23,11 +23,12 @@ from statistics import fmean, stdev
 from typing import Any
 
 from benchmarks.common import RESULTS, write_result
-from drpo.core.config import Context, PromptStageConfig, RunConfig
-from drpo.core.models.sim import NOISE, QUERY_SD, WORLDS, true_quality
+from drpo.core.config import PromptStageConfig, RunConfig
+from drpo.core.context import Context
+from drpo.llm.backends.sim import NOISE, QUERY_SD, WORLDS, true_quality
 from drpo.runtime.runner import Run, execute, summary
 
-# Where the noise figures of drpo/core/models/sim.py come from (docs/selection-noise.md): the
+# Where the noise figures of drpo/llm/backends/sim.py come from (docs/selection-noise.md): the
 # upstream release's search traces, GPT-4 judging, one query per level. Rewards are means over
 # aspects.
 TRACE_FIGURES = {

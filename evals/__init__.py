@@ -1,1 +1,1 @@
-"""Evaluation of runs. ``drpo.core.cost``: the LLM calls a run makes per role, beside A.5."""
+"""Evaluation of runs. ``drpo.llm.cost``: the LLM calls a run makes per role, beside A.5."""

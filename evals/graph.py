@@ -11,7 +11,6 @@ answers are shared by evaluations that differ only in the judge.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import operator
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -26,9 +25,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import CachePolicy, Send
 from typing_extensions import TypedDict
 
-from drpo.core.calls import call_text
 from drpo.core.messages import ICLExample, build_messages
-from drpo.core.models import get_chat_model
+from drpo.llm.backends.registry import get_chat_model
+from drpo.llm.calls import call_text
 from evals.benchmark import Item
 from evals.judge import JudgeResult, judge_answer
 from evals.methods import Method
@@ -69,7 +68,7 @@ class Answer(TypedDict):
     icl_queries: list[str]
 
 
-class JudgeTask(TypedDict):
+class ReportJudgeTask(TypedDict):
     method: str
     item: Item
     output: str
@@ -91,17 +90,13 @@ class EvalState(TypedDict, total=False):
     settings: Settings
     prompts: list[AnswerTask]
     answers: Annotated[list[Answer], operator.add]
-    judge_tasks: list[JudgeTask]
+    judge_tasks: list[ReportJudgeTask]
     verdicts: Annotated[list[JudgeResult], operator.add]
 
 
 def cache_key(task: Any) -> str:
     """The task as canonical JSON (no pickle); the cache hashes it."""
     return json.dumps([CACHE_VERSION, task], sort_keys=True, ensure_ascii=False)
-
-
-def key_digest(task: Any) -> str:
-    return hashlib.sha256(cache_key(task).encode()).hexdigest()
 
 
 async def prepare_prompts(state: EvalState, runtime: Runtime[EvalContext]) -> dict[str, Any]:
@@ -165,7 +160,7 @@ async def collect_answers(state: EvalState) -> dict[str, Any]:
     settings = state["settings"]
     order = {(a["method"], a["item"]["id"]): a for a in state.get("answers", [])}
     tasks = [
-        JudgeTask(
+        ReportJudgeTask(
             method=a["method"],
             item=a["item"],
             output=a["output"],
@@ -182,7 +177,7 @@ def send_judgings(state: EvalState) -> list[Send]:
     return [Send("judge_item", task) for task in state["judge_tasks"]]
 
 
-async def judge_item(task: JudgeTask, runtime: Runtime[EvalContext]) -> dict[str, Any]:
+async def judge_item(task: ReportJudgeTask, runtime: Runtime[EvalContext]) -> dict[str, Any]:
     async with _slot(runtime):
         result = await judge_answer(
             get_chat_model(task["model"]),

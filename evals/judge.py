@@ -15,9 +15,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from typing_extensions import TypedDict
 
-from drpo.core.calls import attempt_params, call_text
-from drpo.core.models.structured import json_schema_format
 from drpo.core.schemas import judge_schema
+from drpo.llm.backends.structured import json_schema_format
+from drpo.llm.calls import attempt_params, call_text
 from evals.benchmark import JUDGE_SYSTEM, Item, aspects_of, judge_prompt
 from evals.parse import JudgeParseError, parse_judge_reply
 
@@ -41,8 +41,8 @@ def reply_schema(aspects: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _takes_response_format(model: BaseChatModel) -> bool:
-    from drpo.core.models.fake import FakeChatModel
-    from drpo.core.models.llamacpp import ChatLlamaCpp
+    from drpo.llm.backends.fake import FakeChatModel
+    from drpo.llm.backends.llamacpp import ChatLlamaCpp
 
     return isinstance(model, FakeChatModel | ChatLlamaCpp)
 
@@ -62,7 +62,7 @@ async def judge_answer(
     attempts = max(1, retries)
     base = {"temperature": 0.0, "max_tokens": max_tokens, **extra}
     for attempt in range(attempts):
-        # a retry re-samples, as in drpo.core.calls.call_json
+        # a retry re-samples, as in drpo.llm.calls.call_json
         # check=False: a cut or empty reply fails to parse below and is counted there
         reply = await call_text(model, list(messages), check=False, **attempt_params(base, attempt))
         try:

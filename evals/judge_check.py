@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 
 from drpo.core.data import DATA_DIR, load_icl
 from evals.benchmark import DATA, REGULAR_ASPECTS, Item
-from evals.graph import JudgeTask
+from evals.graph import ReportJudgeTask
 from evals.judge import JudgeResult
 
 DEGRADATIONS = ("truncated", "factual", "off_topic")
@@ -94,12 +94,14 @@ OFF_TOPIC = (
 )
 
 
-def check_tasks(pairs: list[Pair], judge: str, repeats: int, max_tokens: int) -> list[JudgeTask]:
-    tasks: list[JudgeTask] = []
+def check_tasks(
+    pairs: list[Pair], judge: str, repeats: int, max_tokens: int
+) -> list[ReportJudgeTask]:
+    tasks: list[ReportJudgeTask] = []
     for i, pair in enumerate(pairs):
         for r in range(repeats):
             tasks.append(
-                JudgeTask(
+                ReportJudgeTask(
                     method="good",
                     item=pair["item"],
                     output=pair["good"],
@@ -110,7 +112,7 @@ def check_tasks(pairs: list[Pair], judge: str, repeats: int, max_tokens: int) ->
             )
         for kind in DEGRADATIONS:
             tasks.append(
-                JudgeTask(
+                ReportJudgeTask(
                     method=kind,
                     item=pair["item"],
                     output=degrade(pairs, i, kind),

@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.exceptions import OutputParserException
 
-from drpo.core.replies import extract_json
+from drpo.llm.replies import extract_json
 
 NA_SCORE = 5.0
 _NA = {"n/a", "na", "n.a.", "none", "not applicable"}

@@ -14,7 +14,7 @@ from evals.benchmark import JUDGE_SYSTEM, Item
 from evals.graph import (
     EvalContext,
     EvalState,
-    JudgeTask,
+    ReportJudgeTask,
     Settings,
     build_eval_graph,
     build_judge_graph,
@@ -79,7 +79,7 @@ async def _stream(
 
 
 async def run_judging(
-    tasks: list[JudgeTask],
+    tasks: list[ReportJudgeTask],
     *,
     cache_path: Path,
     retries: int,

@@ -2,7 +2,7 @@
 
 from langgraph.types import RetryPolicy
 
-from drpo.core.provider_errors import is_transient
+from drpo.llm.provider_errors import is_transient
 
 # Transient provider faults (connection errors, 5xx) are retried per task with backoff; a reply
 # that never parses is retried inside the call and then fails the run with a clear error.

@@ -1,6 +1,6 @@
 """Where the search stops for a budget: after each stage-2 level, prune_beam asks whether the next
 level and then the selection and the confirmation still fit in ``--max-calls`` / ``--max-usd``
-(``drpo.core.budget_plan``); when they do not, the search ends at this level and the run selects
+(``drpo.llm.budget_plan``); when they do not, the search ends at this level and the run selects
 and confirms among the prompts it has (nodes/finish_stage.py notes it)."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from drpo.core.budget_plan import Plan, next_level_fits, plans_spend
-from drpo.core.config import Context, RunConfig
-from drpo.core.prices import role_prices
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
 from drpo.core.records import read_plan, thread_of
-from drpo.core.session import active_session
 from drpo.core.state import DRPOState
-from drpo.core.summary import model_calls
+from drpo.llm.budget_plan import Plan, next_level_fits, plans_spend
+from drpo.llm.prices import role_prices
+from drpo.llm.session import active_session
+from drpo.llm.usage import model_calls
 
 
 async def budget_stop(

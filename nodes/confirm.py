@@ -19,14 +19,13 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.core.config import Context
+from drpo.core.context import Context
+from drpo.core.intervals import mean_ci
 from drpo.core.plan import confirm_count, confirmation_queries
 from drpo.core.records import read_plan, thread_of
 from drpo.core.sequential import SequentialTest, paired, t_statistic
 from drpo.core.state import DRPOState, config_of
-from drpo.core.stats import mean_ci
-from nodes.prepare_level import retrieve_context
-from nodes.select_aspects import lookup_aspects
+from nodes.rounds import scoring_round
 from nodes.validate import TRACK, decided, merge_rewards, selection_of
 
 
@@ -44,19 +43,9 @@ async def prepare_confirmation(state: DRPOState, runtime: Runtime[Context]) -> d
     looks = state.get("looks") or {}
     k = looks.get("look", 0)
     queries = planned[(test.looks[k - 1] if k else 0) : test.looks[k]]
-    aspects, calls = await lookup_aspects(runtime, config, TRACK, queries, up_front=False)
-    context = await retrieve_context(
-        state["icl_examples"], queries, config.system_prompt.K, runtime
-    )
-    return {
-        "looks": {"look": k, "rewards": looks.get("rewards") or {}},
-        "level_queries": queries,
-        "level_aspects": aspects,
-        "icl_context": context,
-        "frontier": [entry["candidate"] for entry in state["confirm_candidates"]],
-        "evaluations": Overwrite([]),
-        "calls": calls,
-    }
+    frontier = [entry["candidate"] for entry in state["confirm_candidates"]]
+    scoring = await scoring_round(runtime, config, TRACK, queries, frontier, up_front=False)
+    return {"looks": {"look": k, "rewards": looks.get("rewards") or {}}, **scoring}
 
 
 async def confirm_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -10,29 +10,29 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from drpo.core.calls import call_text
-from drpo.core.config import Context
+from drpo.core.context import Context
 from drpo.core.messages import build_messages
-from drpo.core.models import get_chat_model
-from drpo.core.state import GenerateTask, JudgeTask, run_config
+from drpo.core.state import GenerateTask, JudgeTask
+from drpo.llm.backends.registry import get_chat_model
+from drpo.llm.calls import call_text
 
 
 async def generate(task: GenerateTask, runtime: Runtime[Context]) -> Command[Literal["judge"]]:
-    sampling = run_config(task).sampling
+    sampling = task["sampling"]
     messages = build_messages(task["candidate"]["text"], task["icl"], task["query"])
     output = await call_text(
         get_chat_model(runtime.context.base_model),
         messages,
         name=f"generate {task['candidate']['id']} on query {task['query'][:60]!r}",
-        temperature=sampling.base_temperature,
-        max_tokens=sampling.base_max_tokens,
+        temperature=sampling["base_temperature"],
+        max_tokens=sampling["base_max_tokens"],
     )
     judged: JudgeTask = {
         "candidate": task["candidate"],
         "query": task["query"],
         "output": output.strip(),
         "aspects": task["aspects"],
-        "config": task["config"],
+        "sampling": sampling,
         "then": task["then"],
     }
     return Command(update={"calls": {"base": 1}}, goto=Send("judge", judged))

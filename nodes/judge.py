@@ -7,9 +7,9 @@ from statistics import fmean
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from drpo.core.config import Context
-from drpo.core.scoring import resolve_judge
+from drpo.core.context import Context
 from drpo.core.state import AfterJudge, Evaluation, JudgeTask
+from drpo.llm.judges import resolve_judge
 
 
 async def judge(task: JudgeTask, runtime: Runtime[Context]) -> Command[AfterJudge]:
@@ -26,5 +26,4 @@ async def judge(task: JudgeTask, runtime: Runtime[Context]) -> Command[AfterJudg
     }
     update = {"evaluations": [evaluation], "calls": {"judge": int(verdict.get("calls", 1))}}
     # the verdict goes where the router that sent this scoring said: one trigger per node
-    # (a task checkpointed by a drpo before "then" existed: a search level's)
-    return Command(update=update, goto=task.get("then", "prune_beam"))
+    return Command(update=update, goto=task["then"])

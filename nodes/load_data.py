@@ -10,7 +10,8 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
 from drpo.core.data import load_icl, load_seeds, shuffled
 from drpo.core.plan import confirm_count, planned_queries
 from drpo.core.records import require_store, thread_of, write_plan
@@ -34,7 +35,6 @@ async def load_data(
         "config": config.model_dump(),
         "icl_base": icl,
         "stage": "icl",
-        "notes": [],
     }
     if given is not None:  # --icl-from: reuse an optimized ICL set
         update.update(stage="system_prompt", icl_base=[], icl_examples=list(given))
@@ -42,8 +42,8 @@ async def load_data(
     queries = [
         q for stage, qs in planned.items() if config.stage_reward(stage) == "dynamic" for q in qs
     ]
+    cap = config.sampling.json_max_tokens
     sends = [
-        Send("select_aspects", SelectTask(query=q, config=update["config"]))
-        for q in dict.fromkeys(queries)
+        Send("select_aspects", SelectTask(query=q, max_tokens=cap)) for q in dict.fromkeys(queries)
     ]
     return Command(update=update, goto=sends or "begin_stage")

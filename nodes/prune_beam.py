@@ -2,15 +2,15 @@
 
 A candidate's reward is the mean over the level's queries it was scored on (B of them). Ties
 are broken by a hash of the run seed and the candidate id (fair, reproducible), not by slot.
-A track whose proposals were all duplicates keeps its beam. Stage 1 also keeps each track's
-best state across levels (all scored on the same query and aspects, so rewards compare) and
-stops a track once every aspect of its best scores 5. The level's record and the kept states'
-lineages go to the store once (``drpo.core.records``); the state keeps only the beams.
+A track whose proposals were all duplicates keeps its beam. Stage 1 (its spec, nodes/stages.py)
+also keeps each track's best state across levels (all scored on the same query and aspects, so
+rewards compare) and stops a track once every aspect of its best scores 5. The level's record
+and the kept states' lineages go to the store once (``drpo.core.records``); the state keeps
+only the beams.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from statistics import fmean
 from typing import Any
@@ -18,21 +18,17 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.core.config import Context
-from drpo.core.plan import stage_params
+from drpo.core.context import Context
 from drpo.core.records import read_former, require_store, thread_of, write_level, write_lineage
-from drpo.core.state import DRPOState, Evaluation, LevelRecord, Scored, config_of
+from drpo.core.state import DRPOState, Evaluation, LevelRecord, Scored, config_of, seeded_hash
 from nodes.budget_stop import budget_stop
+from nodes.stages import spec_of
 
 MAX_SCORE = 5.0
 
 
-def tie_break(seed: int, cid: str) -> str:
-    return hashlib.sha256(f"{seed}|{cid}".encode()).hexdigest()
-
-
 def rank(scored: list[Scored], seed: int) -> list[Scored]:
-    return sorted(scored, key=lambda s: (-s["reward"], tie_break(seed, s["candidate"]["id"])))
+    return sorted(scored, key=lambda s: (-s["reward"], seeded_hash(seed, s["candidate"]["id"])))
 
 
 def all_max(scored: Scored) -> bool:
@@ -60,9 +56,9 @@ def score_level(evaluations: list[Evaluation], level: int) -> dict[str, list[Sco
 
 
 async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:
-    config = config_of(state["config"])
+    config, spec = config_of(state["config"]), spec_of(state)
     stage, level = state["stage"], state["level"]
-    width = stage_params(config, stage).W
+    width = spec.params(config).W
     by_track = score_level(state.get("evaluations", []), level)
     proposed = [p for p in state.get("proposals", []) if p["level"] == level]
     old_beam = state.get("beam", {})
@@ -74,9 +70,9 @@ async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, A
         if ranked:
             beam[track] = ranked[:width]
             better = track not in best or ranked[0]["reward"] > best[track]["reward"]
-            if stage == "icl" and better:
+            if spec.keeps_best and better:
                 best[track] = ranked[0]
-        stop = stage == "icl" and config.icl.stop_at_max and track not in done
+        stop = spec.stops_tracks(config) and track not in done
         if stop and track in best and all_max(best[track]):
             done.append(track)
         kept = {s["candidate"]["id"] for s in beam.get(track, [])}
@@ -85,9 +81,9 @@ async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, A
     thread = thread_of(runtime)
     await write_level(store, thread, stage, level, records)
     update: dict[str, Any] = {}
-    if stage == "system_prompt":
+    if spec.searches_prompts:
         await _lineages(store, thread, level, beam, old_beam)
-        if level < stage_params(config, stage).D:
+        if level < spec.params(config).D:
             update["budget_stop"] = await budget_stop(state, runtime, config, level)
     return {
         **update,
@@ -128,6 +124,7 @@ def _record(
     proposed: list[Any],
 ) -> LevelRecord:
     queries = sorted({e["query"] for s in ranked for e in s["evaluations"]})
+    reasons = {p["id"]: {"analysis": p["analysis"], "thought": p["thought"]} for p in proposed}
     aspects = state.get("level_aspects", {})
     return {
         "stage": state["stage"],
@@ -135,7 +132,7 @@ def _record(
         "level": state["level"],
         "queries": queries,
         "aspects": {q: list(aspects[q]["aspects"]) for q in queries if q in aspects},
-        "candidates": [_summary(s, s["candidate"]["id"] in kept) for s in ranked],
+        "candidates": [_summary(s, s["candidate"]["id"] in kept, reasons) for s in ranked],
         "beam": [
             {"id": s["candidate"]["id"], "text": s["candidate"]["text"], "reward": s["reward"]}
             for s in beam
@@ -146,9 +143,12 @@ def _record(
     }
 
 
-def _summary(scored: Scored, kept: bool) -> dict[str, Any]:
+def _summary(scored: Scored, kept: bool, reasons: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A candidate of the level's record; a proposal's with the optimizer's analysis and
+    thought (written once, here)."""
     candidate = scored["candidate"]
     return {
+        **reasons.get(candidate["id"], {}),
         "id": candidate["id"],
         "parent": candidate["parent"],
         "text": candidate["text"],

@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 
-from drpo.core.config import Context
+from drpo.core.context import Context
 from drpo.core.records import (
     LEVELS,
     level_key,
@@ -25,7 +25,7 @@ from drpo.core.records import (
     write_lineage,
 )
 from drpo.core.schemas import ApprovalAnswer
-from drpo.core.state import Candidate, DRPOState, Evaluation, Scored
+from drpo.core.state import DRPOState, Evaluation, Scored, make_candidate
 
 TRACK = "system_prompt"
 
@@ -51,12 +51,9 @@ async def review_best(state: DRPOState, runtime: Runtime[Context]) -> dict[str, 
         return {}
     store, thread = require_store(runtime.store), thread_of(runtime)
     if answer.action == "edit":
-        edited: Candidate = {
-            **best["candidate"],
-            "id": best["candidate"]["id"] + "+edit",
-            "text": (answer.text or "").strip(),
-            "thought": "edited by a reviewer; reward is that of the unedited text",
-        }
+        c = best["candidate"]
+        text = (answer.text or "").strip()
+        edited = make_candidate(c["id"] + "+edit", c["track"], c["level"], c["parent"], text)
         beam[0] = {**best, "candidate": edited}
         former = await read_former(store, thread, best["candidate"]["id"])
         await write_lineage(store, thread, TRACK, edited["level"], edited["id"], former)
@@ -81,15 +78,8 @@ async def _parent(rejected: Scored, store: BaseStore, thread: str) -> Scored:
     ]
     for row in rows:
         if row["id"] == cand["parent"]:
-            parent: Candidate = {
-                "id": row["id"],
-                "track": cand["track"],
-                "level": cand["level"] - 1,
-                "parent": row["parent"],
-                "text": row["text"],
-                "analysis": "",
-                "thought": "restored after the reviewer rejected its child",
-            }
+            level = cand["level"] - 1
+            parent = make_candidate(row["id"], cand["track"], level, row["parent"], row["text"])
             evaluations: list[Evaluation] = [
                 {
                     "candidate": parent,

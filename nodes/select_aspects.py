@@ -16,13 +16,14 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore, GetOp, Item
 
 from drpo.core.aspects import ASPECTS, STATIC_ASPECTS
-from drpo.core.calls import call_json
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
 from drpo.core.meta_prompts import SELECT_ASPECTS, aspect_list
-from drpo.core.models import get_chat_model, parse_spec
 from drpo.core.records import require_store, thread_of
 from drpo.core.schemas import AspectSelectionReply
-from drpo.core.state import AspectSelection, SelectTask, run_config
+from drpo.core.state import AspectSelection, SelectTask
+from drpo.llm.backends.registry import get_chat_model, parse_spec
+from drpo.llm.calls import call_json
 
 
 def cache_key(selector: str, query: str) -> tuple[tuple[str, ...], str]:
@@ -69,7 +70,7 @@ def _stored(item: Item | None) -> tuple[AspectSelection, str | None] | None:
 
 
 async def select_one(
-    store: BaseStore, selector: str, query: str, config: RunConfig, runtime: Runtime[Context]
+    store: BaseStore, selector: str, query: str, max_tokens: int, runtime: Runtime[Context]
 ) -> tuple[AspectSelection, dict[str, int]]:
     """The selection of one query (from the store, else asked of the selector and stored).
     A selection this run's own thread stored (its process was killed before the task was saved)
@@ -87,7 +88,7 @@ async def select_one(
         name=f"select_aspects for query {query[:60]!r}",
         retries=runtime.context.parse_retries,
         temperature=0.0,
-        max_tokens=config.sampling.json_max_tokens,
+        max_tokens=max_tokens,
     )
     selection: AspectSelection = {
         "query": query,
@@ -104,7 +105,7 @@ async def select_one(
 async def select_aspects(task: SelectTask, runtime: Runtime[Context]) -> dict[str, Any]:
     store = require_store(runtime.store)
     selector = runtime.context.selector_model
-    _, calls = await select_one(store, selector, task["query"], run_config(task), runtime)
+    _, calls = await select_one(store, selector, task["query"], task["max_tokens"], runtime)
     return {"calls": calls}
 
 
@@ -126,7 +127,8 @@ async def lookup_aspects(
     if not up_front:
         found = dict.fromkeys(queries)
     missing = [q for q, sel in found.items() if sel is None]
-    made = await asyncio.gather(*(select_one(store, selector, q, config, runtime) for q in missing))
+    cap = config.sampling.json_max_tokens
+    made = await asyncio.gather(*(select_one(store, selector, q, cap, runtime) for q in missing))
     calls: dict[str, int] = {}
     for q, (selection, used) in zip(missing, made, strict=True):
         found[q] = selection

@@ -24,22 +24,18 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
+from drpo.core.intervals import better, mean_ci
 from drpo.core.plan import confirm_count, validation_queries
 from drpo.core.racing import SELECTIONS, Selection
 from drpo.core.records import read_levels, read_plan, require_store, thread_of
 from drpo.core.sequential import paired
-from drpo.core.state import Candidate, DRPOState, config_of
-from drpo.core.stats import better, mean_ci
+from drpo.core.state import Candidate, DRPOState, Stage, config_of, make_candidate, text_key
 from nodes.begin_stage import root_id
-from nodes.prepare_level import retrieve_context
-from nodes.select_aspects import lookup_aspects
+from nodes.rounds import scoring_round
 
-TRACK = "system_prompt"
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split())
+TRACK: Stage = "system_prompt"  # stage 2's one track, named after its stage
 
 
 def selection_of(config: RunConfig, confirm: int) -> Selection:
@@ -67,20 +63,10 @@ async def prepare_validation(state: DRPOState, runtime: Runtime[Context]) -> dic
     rungs = rule.race(len(planned), len(candidates), budget).rungs
     rung = race["rung"]
     queries = planned[(rungs[rung - 1] if rung else 0) : rungs[rung]]
-    aspects, calls = await lookup_aspects(runtime, config, TRACK, queries, up_front=False)
-    context = await retrieve_context(
-        state["icl_examples"], queries, config.system_prompt.K, runtime
-    )
     alive = set(race["alive"])
-    return {
-        **update,
-        "level_queries": queries,
-        "level_aspects": aspects,
-        "icl_context": context,
-        "frontier": [c["candidate"] for c in candidates if c["candidate"]["id"] in alive],
-        "evaluations": Overwrite([]),
-        "calls": calls,
-    }
+    frontier = [c["candidate"] for c in candidates if c["candidate"]["id"] in alive]
+    scoring = await scoring_round(runtime, config, TRACK, queries, frontier, up_front=False)
+    return {**update, **scoring}
 
 
 async def _candidates(
@@ -99,21 +85,13 @@ async def _candidates(
         sources.append((f"final-beam:{j}", member["candidate"]))
     merged: dict[str, dict[str, Any]] = {}
     for source, cand in sources:
-        entry = merged.setdefault(_norm(cand["text"]), {"sources": [], "candidate": cand})
+        entry = merged.setdefault(text_key(cand["text"]), {"sources": [], "candidate": cand})
         entry["sources"].append(source)
     return list(merged.values())
 
 
 def _candidate(row: dict[str, Any], level: int) -> Candidate:
-    return {
-        "id": row["id"],
-        "track": TRACK,
-        "level": level,
-        "parent": row["parent"],
-        "text": row["text"],
-        "analysis": "",
-        "thought": "",
-    }
+    return make_candidate(row["id"], TRACK, level, row["parent"], row["text"])
 
 
 def merge_rewards(
@@ -168,7 +146,7 @@ async def choose_prompt(state: DRPOState, runtime: Runtime[Context]) -> dict[str
     if gate == "significant" and confirm > 0 and top is not initial:  # nodes/confirm.py
         entries = [initial["entry"], top["entry"]]
         return {**update, "validation": validation, "confirm_candidates": entries}
-    notes = list(state.get("notes", []))
+    notes: list[str] = []  # added to the run's (a reducer)
     if gate == "none":
         chosen, rule = top, "highest-mean"
     elif confirm > 0:

@@ -2,8 +2,10 @@
 # Set up, then lint, check the import layers, type-check and run the tests.
 #   bash scripts/test.sh          everything (tests/unit + tests/integration: llama.cpp, PostgreSQL,
 #                                 kill-resume, langgraph dev, Chromium, the wheel); what CI runs
-#   bash scripts/test.sh --fast   tests/unit only: fake models, no services (under 2 minutes)
-# Other arguments go to pytest.
+#   bash scripts/test.sh --fast   tests/unit only: fake models, no services (under 90 s)
+# Other arguments go to pytest. Both run on two pytest-xdist workers; tests/conftest.py groups the
+# tests that must share a worker (the llama.cpp ones first), and the order of the collection is
+# the order the work is handed out in (--no-loadscope-reorder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=false
@@ -14,7 +16,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 ruff check .
 lint-imports  # the one-way layers of .importlinter
 if $fast; then
-  python -m pytest -q -n auto tests/unit "$@"  # pytest-xdist: one worker per core
+  python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder tests/unit "$@"
   exit
 fi
 # A private PostgreSQL cluster on 127.0.0.1 for the PostgreSQL tests.
@@ -23,4 +25,4 @@ PGDIR=$(sed -n 's/^PGDIR=//p' <<<"$pg_env")
 trap 'bash scripts/postgres.sh stop "$PGDIR"' EXIT
 export DRPO_TEST_PG_URL=$(sed -n 's/^DRPO_TEST_PG_URL=//p' <<<"$pg_env")
 mypy drpo graph nodes retrieval evals
-python -m pytest -q "$@"
+python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 "$@"

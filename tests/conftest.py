@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,105 +9,67 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from langchain_openai.chat_models import _client_utils  # noqa: E402
-
-from drpo.core.config import Context, RunConfig  # noqa: E402
-from drpo.core.models import methods, registry  # noqa: E402
-from drpo.runtime.runner import Run, execute, summary  # noqa: E402
+from tests.support.processes import listeners  # noqa: E402
+from tests.support.providers import fresh_clients, fresh_provider  # noqa: E402
+from tests.support.runs import (  # noqa: E402
+    SMALL,
+    STOP_AT,
+    TINY,
+    fake_context,
+    fake_spec,
+    read_log,
+    run_once,
+    show,
+    small_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # for subprocesses
+# the tests' helpers live in tests/support; these names are imported from here too
+__all__ = ["ENV", "REACHED", "ROOT", "SMALL", "STOP_AT", "TINY", "fake_context", "fake_spec",
+           "fresh_clients", "fresh_provider", "listeners", "read_log", "run_once", "show",
+           "small_config"]  # fmt: skip
 
 
-def listeners(port: int) -> set[str]:
-    """The addresses a socket listens on at ``port`` (IPv4 and IPv6, any process)."""
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        if not Path(table).exists():
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                if width == 8:
-                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
-                else:
-                    found.add("::" if int(address, 16) == 0 else f"ipv6:{address}")
-    return found
+# pytest-xdist (scripts/test.sh: `-n 2 --dist loadgroup --no-loadscope-reorder`): the order of
+# the collection is the order in which the work is handed out. The llama.cpp tests (real models,
+# CPU-bound) form one group that starts first on one worker; so do the two modules that start
+# `langgraph dev` (its .langgraph_api folder in the checkout is one per cwd), and so do the
+# PostgreSQL tests (test_postgres.py, in their order: see GROUPS); a test using a
+# module-scoped fixture (a server, a wheel, a run) stays on its module's worker, so that the
+# fixture is made once; every other test goes to whichever worker is free.
+LLAMA = "llamacpp"
+GROUPS = {
+    LLAMA: ("test_llamacpp_server.py", "test_local_models.py", "test_llamacpp.py",
+            "test_evals_local.py"),
+    "langgraph_dev": ("test_server.py", "test_ui_browser.py"),
+    # in file order on one database: four runs set up an empty one at once and deadlock
+    "postgres": ("test_postgres.py",),
+}  # fmt: skip
 
 
-def fresh_clients() -> None:
-    """Model clients are cached per spec, and langchain-openai caches its httpx clients per
-    process; each asyncio.run (one per CLI call here) needs new ones, as a new process would."""
-    registry._MODELS.clear()
-    _client_utils._cached_async_httpx_client.cache_clear()
+def _group(item: pytest.Item) -> str | None:
+    for name, modules in GROUPS.items():
+        if item.path.name in modules:
+            return name
+    info = getattr(item, "_fixtureinfo", None)
+    defs = [d for ds in (info.name2fixturedefs.values() if info else []) for d in ds]
+    if any(d.scope in ("module", "class") for d in defs):
+        return item.path.name.removesuffix(".py")
+    return None
 
 
-def fresh_provider(
-    monkeypatch: pytest.MonkeyPatch, timeout_s: str, openai_key: str | None = None
-) -> Iterator[None]:
-    """For an autouse fixture (``yield from``) of tests against a local OpenAI-like server: a
-    client timeout of ``timeout_s``, no DRPO_API_KEY, OPENAI_API_KEY ``openai_key`` (or none),
-    and new model clients, with no structured-output methods learned, before and after."""
-    monkeypatch.setenv("DRPO_TIMEOUT_S", timeout_s)
-    monkeypatch.delenv("DRPO_API_KEY", raising=False)
-    if openai_key is None:
-        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    else:
-        monkeypatch.setenv("OPENAI_API_KEY", openai_key)
-    fresh_clients()
-    methods.forget()
-    yield
-    fresh_clients()
-    methods.forget()
-
-
-def fake_spec(log: Path, **opts: Any) -> str:
-    extra = "".join(f",{k}={v}" for k, v in opts.items())
-    return f"fake:log={log}{extra}"
-
-
-def fake_context(spec: str, **kw: Any) -> Context:
-    return Context(
-        base_model=kw.pop("base", spec),
-        optimizer_model=spec,
-        judge_model=spec,
-        selector_model=kw.pop("selector", spec),
-        **kw,
-    )
-
-
-# Searches for `drpo optimize` with the fake model. TINY: one example, one level per stage; hand
-# count: stage 1 = 1 selection, 2 judgements, 1 transition (4 calls); stage-2 level 0 =
-# selection, answer, judgement (7); level 1 adds selection, transition, ... (>= 8): STOP_AT.
-TINY = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "--seeds", "2", "-K", "1"]
-STOP_AT = 8
-SMALL = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
-
-
-def small_config(**sp: Any) -> dict[str, Any]:
-    return {
-        "icl": {"n": 2, "D": 2},
-        "system_prompt": {"W": 2, "M": 2, "D": 3, "K": 2, "seeds": 6, **sp},
-    }
-
-
-def run_once(
-    run_dir: Path, run_id: str, context: Context, config: dict[str, Any]
-) -> dict[str, Any]:
-    run = Run(run_dir, run_id)
-    run.create(RunConfig.model_validate(config), context)
-    return asyncio.run(execute(run, resume=False, progress=lambda _line: None))
-
-
-def read_log(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def show(run_dir: Path, run_id: str) -> dict[str, Any]:
-    return asyncio.run(summary(Run(run_dir, run_id)))
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {item.nodeid: _group(item) for item in items}
+    for item in items:
+        if groups[item.nodeid] and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    if config.getoption("dist", "no") == "no":
+        return  # one process: the order is the files' order
+    first = [*GROUPS, *dict.fromkeys(g for g in groups.values() if g and g not in GROUPS)]
+    rank = {name: i for i, name in enumerate(first)}
+    items.sort(key=lambda item: rank.get(groups[item.nodeid] or "", len(rank)))
 
 
 @pytest.fixture()

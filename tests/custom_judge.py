@@ -11,11 +11,9 @@ import os
 
 from langgraph.runtime import Runtime
 
-from drpo.core.config import Context, RunConfig
-from drpo.core.data import load_seeds, shuffled
-from drpo.core.plan import confirmation_queries, validation_queries
-from drpo.core.scoring import Verdict
+from drpo.core.context import Context
 from drpo.core.state import JudgeTask
+from drpo.llm.judges import Verdict
 
 
 async def length_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
@@ -38,10 +36,8 @@ def _verdict(task: JudgeTask, score: float, why: str) -> Verdict:
 
 
 def _is_confirmation(task: JudgeTask) -> bool:
-    config = RunConfig.model_validate(task["config"])
-    sp = config.system_prompt
-    order = shuffled(load_seeds(config.seed_dir), sp.shuffle_seed, sp.seeds)
-    return task["query"] in confirmation_queries(config, order)
+    """The verdict goes to confirm_prompt: a query of the confirmation (nodes/confirm.py)."""
+    return task["then"] == "confirm_prompt"
 
 
 async def tips_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
@@ -58,16 +54,17 @@ async def lucky_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
     return _verdict(task, 2.0 if task["candidate"]["level"] == 0 else 5.0, "lucky")
 
 
+_CONFIRMED: dict[str, int] = {}  # per $DRPO_TEST_FAIL: the best prompt's confirmations judged
+
+
 async def failing_confirmation_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
     """tips_judge that logs each judgement to $DRPO_TEST_JUDGE_LOG and, while $DRPO_TEST_FAIL
-    exists, fails on the best prompt's last confirmation query once the other tasks are done."""
+    exists, fails on the best prompt's last confirmation query (its $DRPO_TEST_FAIL_AT-th, 8 by
+    default) once the other tasks are done."""
     if _is_confirmation(task) and task["candidate"]["level"] > 0:
-        config = RunConfig.model_validate(task["config"])
-        order = shuffled(load_seeds(config.seed_dir), config.system_prompt.shuffle_seed,
-                         config.system_prompt.seeds)  # fmt: skip
-        if os.path.exists(os.environ["DRPO_TEST_FAIL"]) and (
-            task["query"] == confirmation_queries(config, order)[-1]
-        ):
+        flag = os.environ["DRPO_TEST_FAIL"]
+        _CONFIRMED[flag] = seen = _CONFIRMED.get(flag, 0) + 1
+        if os.path.exists(flag) and seen == int(os.environ.get("DRPO_TEST_FAIL_AT", "8")):
             await asyncio.sleep(0.5)  # the superstep's other judgements finish and are saved
             raise RuntimeError("judge failed on purpose")
     verdict = await tips_judge(task, runtime)
@@ -88,12 +85,7 @@ async def noisy_tips_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdic
 async def failing_phase_judge(task: JudgeTask, runtime: Runtime[Context]) -> Verdict:
     """tips_judge that fails on every query of the phase named by $DRPO_TEST_FAIL_PHASE
     (``validation`` or ``confirmation``): a run left mid-validation or mid-confirmation."""
-    config = RunConfig.model_validate(task["config"])
-    sp = config.system_prompt
-    order = shuffled(load_seeds(config.seed_dir), sp.shuffle_seed, sp.seeds)
-    phases = {"validation": validation_queries, "confirmation": confirmation_queries}
-    if (queries := phases.get(os.environ.get("DRPO_TEST_FAIL_PHASE", ""))) and task[
-        "query"
-    ] in queries(config, order):
+    phases = {"validation": "choose_prompt", "confirmation": "confirm_prompt"}
+    if phases.get(os.environ.get("DRPO_TEST_FAIL_PHASE", "")) == task["then"]:
         raise RuntimeError("judge failed on purpose")
     return await tips_judge(task, runtime)

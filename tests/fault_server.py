@@ -1,8 +1,8 @@
 """A small OpenAI-compatible chat server for fault tests: loopback only, bounded, deterministic.
 
 It answers ``POST /v1/chat/completions`` with the replies of the fake model
-(drpo/core/models/fake.py) and injects faults at configured rates: HTTP 429, HTTP 500, a timeout (it
-holds the request longer than the client waits), empty content and garbage content (the last two
+(drpo/llm/backends/fake.py) and injects faults at configured rates: HTTP 429, HTTP 500, a timeout
+(it holds the request longer than the client waits), empty content and garbage content (the last two
 only for JSON calls, i.e. requests with a ``response_format``). Faults are chosen by a hash of the
 request and its attempt number, so a run is reproducible; at most ``max_streak`` faults in a row hit
 the same request, so a client that retries enough always gets through. ``--status 401`` answers
@@ -28,7 +28,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from drpo.core.models.fake import FakeChatModel
+from drpo.llm.backends.fake import FakeChatModel
 
 FAULTS = ("429", "500", "timeout", "empty", "garbage")
 JSON_ONLY = ("empty", "garbage")

@@ -1,15 +1,17 @@
 """Raw HTTP requests to a server on loopback with any Host, Origin and body (what a hostile page
-or a DNS-rebinding attack sends), and a digest of a folder to show that nothing changed."""
+or a DNS-rebinding attack sends), and waiting for a server's first answer."""
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
+
+from tests.support.files import tree_digest
+
+__all__ = ["request", "tree_digest", "wait_for_answer"]  # tree_digest: tests/support/files.py
 
 
 def request(
@@ -39,16 +41,6 @@ def request(
         return res.status, json.loads(data)
     except ValueError:
         return res.status, data.decode(errors="replace")
-
-
-def tree_digest(root: Path, folders: bool = False) -> dict[str, str]:
-    """Every file under ``root`` (names relative to it) with the sha256 of its bytes; with
-    ``folders``, every folder too (as "")."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-        for p in sorted(root.rglob("*"))
-        if folders or p.is_file()
-    }
 
 
 def wait_for_answer(base: str, path: str, proc: subprocess.Popen[Any], timeout: float = 60) -> int:

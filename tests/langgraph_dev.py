@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.processes import free_port, stop
+from tests.support.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = {

@@ -8,8 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drpo.core.models.registry import parse_spec
-from drpo.ui.mermaid import STAGES
+from langgraph.types import Command
+from pydantic import ValidationError
+
+from drpo.cli.runs import RunFailed, unreadable
+from drpo.cli.show import print_summary
+from drpo.core.schemas import ApprovalAnswer
+from drpo.llm.backends.registry import parse_spec
+from drpo.runtime.file_checks import StateFileError
+from drpo.runtime.runlock import RunLocked
+from drpo.runtime.runner import Run, RunError, execute, summary
+from drpo.ui.mermaid import mermaid
 from drpo.web.guard import Guard, new_token
 from drpo.web.policy import RequestPolicy
 
@@ -61,24 +70,11 @@ def add_parsers(sub: Any) -> None:
             )  # fmt: skip
         sp.set_defaults(handler=_serve if name == "serve" else _chat)
 
-    gr = sub.add_parser("graph", help="print the graph as mermaid text")
-    gr.add_argument(
-        "--stage", choices=STAGES, default="run", help="the run graph or a stage subgraph"
-    )
+    gr = sub.add_parser("graph", help="print the graph (both stages' loop) as mermaid text")
     gr.set_defaults(handler=_graph)
 
 
 async def _answer(args: argparse.Namespace) -> int:
-    from langgraph.types import Command
-    from pydantic import ValidationError
-
-    from drpo.cli.main import _print_summary
-    from drpo.cli.runs import RunFailed, unreadable
-    from drpo.core.schemas import ApprovalAnswer
-    from drpo.runtime.file_checks import StateFileError
-    from drpo.runtime.runlock import RunLocked
-    from drpo.runtime.runner import Run, RunError, execute, summary
-
     run = Run(args.run_dir, args.run_id)
     run.load()
     try:
@@ -94,7 +90,7 @@ async def _answer(args: argparse.Namespace) -> int:
             raise
         except Exception as exc:
             raise RunFailed(run, exc, await unreadable(run)) from exc
-    _print_summary(result, as_json=False)
+    print_summary(result, as_json=False)
     return 0
 
 
@@ -155,7 +151,5 @@ async def _ui(args: argparse.Namespace) -> int:
 
 
 async def _graph(args: argparse.Namespace) -> int:
-    from drpo.ui.mermaid import mermaid
-
-    print(mermaid(args.stage))
+    print(mermaid())
     return 0

@@ -8,15 +8,16 @@ import math
 import sys
 from typing import Any
 
-from drpo.core.budget_plan import Plan, least_budget, plans_spend
-from drpo.core.config import Context, RunConfig, described
-from drpo.core.cost import phase_calls
+from drpo.core.config import RunConfig
+from drpo.core.context import Context, described
 from drpo.core.data import load_icl
-from drpo.core.estimate import estimate, format_estimate, format_phases, phase_estimate
 from drpo.core.limits import INT64_MAX, MAX_CONCURRENCY, MAX_RPS, MAX_USD, check_limits
-from drpo.core.models.methods import parse_structured
-from drpo.core.prices import parse_price, role_prices
 from drpo.core.racing import SELECTIONS
+from drpo.llm.backends.methods import parse_structured
+from drpo.llm.budget_plan import Plan, least_budget, plans_spend
+from drpo.llm.cost import phase_calls
+from drpo.llm.estimate import estimate, format_estimate, format_phases, phase_estimate
+from drpo.llm.prices import parse_price, role_prices
 
 EXIT_BUDGET = 3  # the run stopped at its budget; `drpo resume` continues it
 EXIT_STOPPED = 4  # the run stopped on request (SIGINT/SIGTERM, STOP file); resumable
@@ -32,6 +33,12 @@ def add_flags(optimize: argparse.ArgumentParser, resume: argparse.ArgumentParser
         "--select-budget",
         help="the most calls the selection may make: N calls, or a fraction of the search's "
         "calls (0.2); the race runs on as many validation queries as that affords",
+    )
+    optimize.add_argument(
+        "--patience",
+        type=int,
+        help="stop the search after N checks without a better prompt (every 2nd level's best "
+        "against the best so far on 4 validation queries; default: search every level)",
     )
     for parser in (optimize, resume):
         parser.add_argument(
@@ -148,7 +155,7 @@ def select_budget(text: str, config: RunConfig, context: Context) -> int:
 
 def check_budget(config: RunConfig, context: Context) -> None:
     """A dollar budget too small to search one stage-2 level, select and confirm: one line
-    naming the least that works (drpo.core.budget_plan); a call budget that small is the hard
+    naming the least that works (drpo.llm.budget_plan); a call budget that small is the hard
     cap it always was (the run stops there, resumable), said on stderr."""
     plan = Plan(context.max_calls, context.max_usd, role_prices(context.specs(), context.prices))
     if not plan.active or not plans_spend(config, None):

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from drpo.core.config import Sampling
-from drpo.core.models.registry import SpecError, parse_spec
+from drpo.llm.backends.registry import SpecError, parse_spec
+from drpo.runtime.runner import Run, summary
 
 
 class EvalUsageError(ValueError):
@@ -244,8 +245,6 @@ async def _report(args: argparse.Namespace) -> int:
         print(table1(rows))
         written += [report, *plots]
     if args.run:
-        from drpo.runtime.runner import Run, summary
-
         run = Run(args.run_dir, args.run)
         run.load()
         folder = args.output or run.dir

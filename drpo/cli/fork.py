@@ -7,9 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drpo.cli.args import run_id_arg
-
-ROLES = ("base", "optimizer", "judge", "selector")
+from drpo.cli.args import add_step_flags, run_id_arg, step_overrides
+from drpo.cli.runs import execute_cli
+from drpo.cli.show import print_summary
+from drpo.core.config import RunConfig
+from drpo.core.context import ROLES
+from drpo.llm.backends.registry import parse_spec
+from drpo.runtime.forking import fork_run, forked_context
+from drpo.runtime.runner import Run, RunError, summary
 
 
 def add_parsers(sub: Any) -> None:
@@ -30,7 +35,7 @@ def add_parsers(sub: Any) -> None:
     fk.add_argument("--models", help="one model spec for every role")
     for role in ROLES:
         fk.add_argument(f"--{role}", help=f"model spec of the {role} role")
-    fk.add_argument("--judge-node", help="dynamic | holistic | module:function")
+    add_step_flags(fk)  # --judge-node, --retriever
     fk.add_argument("--approve", action="store_true", help="review each later level's best")
     for flag, what in (("W", "beam width"), ("M", "samples per state"), ("D", "depth")):
         fk.add_argument(f"-{flag}", type=int, help=f"stage-2 {what}")
@@ -39,25 +44,13 @@ def add_parsers(sub: Any) -> None:
     fk.set_defaults(handler=_fork)
 
 
-def _config(base: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    config = {**base, "icl": dict(base["icl"]), "system_prompt": dict(base["system_prompt"])}
-    for flag in ("W", "M", "D", "B"):
-        if (value := getattr(args, flag)) is not None:
-            config["system_prompt"][flag] = value
-    for flag in ("W", "M", "D"):
-        if (value := getattr(args, f"icl_{flag}")) is not None:
-            config["icl"][flag] = value
-    return config
+def _config(config: RunConfig, args: argparse.Namespace) -> dict[str, Any]:
+    stage2 = {flag: getattr(args, flag) for flag in ("W", "M", "D", "B")}
+    stage1 = {flag: getattr(args, f"icl_{flag}") for flag in ("W", "M", "D")}
+    return config.with_overrides(system_prompt=stage2, icl=stage1).model_dump()
 
 
 async def _fork(args: argparse.Namespace) -> int:
-    from drpo.cli.runs import execute_cli
-    from drpo.cli.show import print_summary
-    from drpo.core.models.registry import parse_spec
-    from drpo.core.scoring import resolve_judge
-    from drpo.runtime.forking import fork_run, forked_context
-    from drpo.runtime.runner import Run, RunError
-
     parent = Run(args.run_dir, args.run_id, args.checkpointer)
     config, context = parent.load()
     if args.level < 0:
@@ -68,9 +61,7 @@ async def _fork(args: argparse.Namespace) -> int:
     for spec in overrides.values():
         if spec:
             parse_spec(spec)
-    if args.judge_node:
-        resolve_judge(args.judge_node)
-    overrides["judge_node"] = args.judge_node
+    overrides.update(step_overrides(args))
     overrides["approve"] = True if args.approve else None
     n = 1 + sum(1 for _ in args.run_dir.glob(f"{parent.id}-fork-*/run.json"))
     # the fork lives where its parent does (a PostgreSQL parent: the same database)
@@ -81,7 +72,7 @@ async def _fork(args: argparse.Namespace) -> int:
         new,
         args.stage,
         args.level,
-        _config(config.model_dump(), args),
+        _config(config, args),
         forked_context(context, overrides),
     )
     print(
@@ -98,8 +89,6 @@ async def resolve_icl_from(value: str, run_dir: Path) -> dict[str, Any]:
     """--icl-from RUN|PACK: the optimized ICL examples of a run (its stage 1 finished) or of an
     alignment pack, with where they came from."""
     import json
-
-    from drpo.runtime.runner import Run, RunError, summary
 
     path = Path(value)
     if path.suffix == ".json" or path.is_file():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import json
 import os
 import sqlite3
@@ -21,29 +20,31 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from drpo.cli.args import NonEmptyParser, run_id_arg
+from drpo.cli import apps, fork
+from drpo.cli import eval as eval_cli
+from drpo.cli.args import NonEmptyParser, add_step_flags, run_id_arg, step_overrides
 from drpo.cli.budget import add_flags, apply_flags, dry_run
 from drpo.cli.fork import resolve_icl_from
-from drpo.cli.runs import ROLES, RunFailed, UsageError, execute_cli, resume
+from drpo.cli.runs import RunFailed, UsageError, execute_cli, resume
 from drpo.cli.show import print_summary as _print_summary
 from drpo.cli.show import quietly
-from drpo.core.calls import DRPOCallError
-from drpo.core.config import Context, RunConfig, described
+from drpo.core.config import RunConfig, overridden
+from drpo.core.context import ROLES, Context, described
 from drpo.core.data import DataError, load_icl, load_seeds, shuffled
 from drpo.core.limits import check_examples, check_run_dir, loads_bounded, resume_hint
-from drpo.core.models.registry import SpecError, parse_spec
 from drpo.core.plan import confirm_count
-from drpo.core.provider_errors import describe, is_provider_error
-from drpo.core.scoring import resolve_judge
-from drpo.core.session import RunPaused
+from drpo.llm.backends.registry import SpecError, parse_spec
+from drpo.llm.calls import DRPOCallError
+from drpo.llm.provider_errors import describe, is_provider_error
+from drpo.llm.session import RunPaused
+from drpo.runtime.checkpointer_url import redact
 from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.loop import run_async
-from drpo.runtime.persistence import redact
 from drpo.runtime.runner import Run, RunError, summary
 
 # Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
 # ``handler=async fn(args) -> int`` with ``set_defaults``. Their errors follow main()'s rules.
-EXTENSIONS: tuple[str, ...] = ("drpo.cli.apps", "drpo.cli.eval", "drpo.cli.fork")
+SUBCOMMANDS = (apps, eval_cli, fork)  # each adds its own subcommands' parsers
 
 
 class _Parser(NonEmptyParser):
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--models", help="one model spec for every role (default: local)")
     for role in ROLES:
         opt.add_argument(f"--{role}", help=described(f"{role}_model"))
-    opt.add_argument("--judge-node", help=described("judge_node"))
+    add_step_flags(opt)  # --judge-node, --retriever
     opt.add_argument("--approve", action="store_true", help=described("approve"))
     opt.add_argument("-W", type=int, help="stage-2 beam width")
     opt.add_argument("-M", type=int, help="stage-2 samples per state")
@@ -121,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
             help="postgresql://USER@HOST:PORT/DB (password from PGPASSWORD); default: SQLite in "
             "the run dir. A run remembers it (without the password).",
         )
-    for module in EXTENSIONS:
-        importlib.import_module(module).add_parsers(sub)
+    for module in SUBCOMMANDS:
+        module.add_parsers(sub)
     return p
 
 
@@ -140,33 +141,15 @@ def _config(args: argparse.Namespace) -> RunConfig:
         if not isinstance(data.setdefault(name, {}), dict):
             kind = type(data[name]).__name__ if data[name] is not None else "null"
             raise UsageError(f"invalid config: {name}: expected an object, got {kind}{where}")
-    icl, sp = data["icl"], data["system_prompt"]
-    for flag, key in (
-        ("W", "W"),
-        ("M", "M"),
-        ("D", "D"),
-        ("K", "K"),
-        ("B", "B"),
-        ("seeds", "seeds"),
-        ("select", "select"),
-        ("validation", "validation"),
-        ("confirm", "confirm"),
-        ("gate", "gate"),
-        ("prompt_reward", "reward"),
-    ):
-        if getattr(args, flag) is not None:
-            sp[key] = getattr(args, flag)
-    for flag, key in (
+    stage2 = {key: getattr(args, flag) for flag, key in (
+        ("W", "W"), ("M", "M"), ("D", "D"), ("K", "K"), ("B", "B"), ("seeds", "seeds"),
+        ("select", "select"), ("validation", "validation"), ("confirm", "confirm"),
+        ("patience", "patience"), ("gate", "gate"), ("prompt_reward", "reward"),
+    )}  # fmt: skip
+    stage1 = {key: getattr(args, flag) for flag, key in (
         ("icl_W", "W"), ("icl_M", "M"), ("icl_D", "D"), ("icl", "n"), ("icl_reward", "reward")
-    ):  # fmt: skip
-        if getattr(args, flag) is not None:
-            icl[key] = getattr(args, flag)
-    if args.reward:
-        data["reward"] = args.reward
-    if args.search:
-        data["search"] = args.search
-    if args.seed is not None:
-        data["seed"] = args.seed
+    )}  # fmt: skip
+    data = overridden(data, stage2, stage1, reward=args.reward, search=args.search, seed=args.seed)
     if args.validation is not None and args.validation < 1:
         raise UsageError(f"--validation must be at least 1, got {args.validation}")
     if args.confirm is not None and args.confirm < 0:
@@ -190,14 +173,14 @@ def _context(args: argparse.Namespace, run_dir: Path) -> Context:
             parse_spec(spec)
         except SpecError as exc:
             raise UsageError(f"--{role if getattr(args, role) else 'models'}: {exc}") from exc
-    judge_node = args.judge_node or "dynamic"
-    resolve_judge(judge_node)
+    steps = step_overrides(args)
     return Context(
         base_model=specs["base"],
         optimizer_model=specs["optimizer"],
         judge_model=specs["judge"],
         selector_model=specs["selector"],
-        judge_node=judge_node,
+        judge_node=steps["judge_node"] or "dynamic",
+        retriever=steps["retriever"] or "faiss",
         approve=bool(getattr(args, "approve", False)),
         index_cache_dir=str(run_dir / "index_cache"),
     )

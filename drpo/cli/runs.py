@@ -9,16 +9,14 @@ import sys
 from typing import Any
 
 from drpo.cli.budget import apply_flags
-from drpo.core.config import Context
-from drpo.core.models.registry import SpecError, parse_spec
+from drpo.core.context import ROLES, Context
 from drpo.core.provenance import resume_point
-from drpo.core.session import RunPaused
+from drpo.llm.backends.registry import SpecError, parse_spec
+from drpo.llm.session import RunPaused
 from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.forking import reopen_search
 from drpo.runtime.runlock import RunLocked
 from drpo.runtime.runner import Run, RunError, execute, summary
-
-ROLES = ("base", "optimizer", "judge", "selector")
 
 
 class UsageError(ValueError):

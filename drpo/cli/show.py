@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from drpo.cli.budget import print_usage
 from drpo.core.provenance import describe as describe_models
-from drpo.core.summary import describe_phases
+from drpo.runtime.summary import describe_phases
 
 A = TypeVar("A")
 PIPE_CLOSED = 141  # as a process killed by SIGPIPE (128 + 13)

@@ -1,8 +1,8 @@
-"""Run configuration (recorded in the graph state) and the runtime Context (models, judge node)."""
+"""Run configuration: what defines a run's search, recorded in the graph state (the runtime
+Context, its models and steps, is ``drpo.core.context``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -109,6 +109,14 @@ class PromptStageConfig(StageConfig):
         description="the most calls the selection (the race on validation queries) may make: "
         "it races on as many validation queries as that affords (default: no limit)",
     )
+    patience: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DEPTH,
+        strict=True,
+        description="stop the search after N checks without a better prompt: every 2nd level's "
+        "best against the best so far on 4 validation queries (nodes/check.py; default: off)",
+    )
     gate: Literal["significant", "none"] = Field(
         default="significant",
         description="validation: P* must beat the initial prompt significantly (paired, "
@@ -159,6 +167,15 @@ class RunConfig(BaseModel):
             data = {**data, "system_prompt": sp}
         return data
 
+    def with_overrides(
+        self,
+        system_prompt: dict[str, Any] | None = None,
+        icl: dict[str, Any] | None = None,
+        **top: Any,
+    ) -> RunConfig:
+        """This config with the given fields replaced (None: kept), validated again."""
+        return RunConfig.model_validate(overridden(self.model_dump(), system_prompt, icl, **top))
+
     def search_stage(self) -> PromptStageConfig:
         """Stage-2 W, M, D as the search runs them: mc samples W*M*D prompts from s_0 at one
         level (App. A.2), each scored once."""
@@ -173,6 +190,15 @@ class RunConfig(BaseModel):
         return own or self.reward
 
     @model_validator(mode="after")
+    def _patience_checks_on_validation(self) -> RunConfig:
+        sp = self.system_prompt
+        if sp.patience is not None and sp.select == "last-beam":
+            raise ValueError(
+                "patience needs validation queries to check on: not with select=last-beam"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _k_fits_pool(self) -> RunConfig:
         n = self.icl.n
         if n is not None and n < self.system_prompt.K:
@@ -180,98 +206,20 @@ class RunConfig(BaseModel):
         return self
 
 
-def _about(text: str) -> dict[str, str]:
-    return {"description": text}
+def overridden(
+    data: dict[str, Any],
+    system_prompt: dict[str, Any] | None = None,
+    icl: dict[str, Any] | None = None,
+    **top: Any,
+) -> dict[str, Any]:
+    """A raw config with fields replaced (None: kept): the one override path of `drpo optimize`'s
+    flags, `drpo fork -W -M -D ...` and the inspector's fork (``RunConfig.with_overrides``)."""
+    out = dict(data)
+    for name, changes in (("system_prompt", system_prompt), ("icl", icl)):
+        if changes:
+            out[name] = {**(out.get(name) or {}), **_given(changes)}
+    return {**out, **_given(top)}
 
 
-@dataclass(kw_only=True)
-class Context:
-    """Runtime dependencies, swappable per run (and per fork): a model spec per role, the judge
-    node, performance limits and budgets. ``langgraph dev`` shows these descriptions in the
-    assistant's context schema; ``drpo optimize --help`` uses them for the matching flags."""
-
-    base_model: str = field(
-        default="local", metadata=_about("model spec of the base model that answers queries")
-    )
-    optimizer_model: str = field(
-        default="local", metadata=_about("model spec of the optimizer that rewrites prompts")
-    )
-    judge_model: str = field(
-        default="local", metadata=_about("model spec of the judge that scores each aspect 1-5")
-    )
-    selector_model: str = field(
-        default="local",
-        metadata=_about("model spec of the selector that picks each query's aspects"),
-    )
-    judge_node: str = field(
-        default="dynamic",
-        metadata=_about("the judge: dynamic | holistic | module:function (drpo/core/scoring.py)"),
-    )
-    parse_retries: int = field(
-        default=5, metadata=_about("re-samples of a reply that does not parse, per call")
-    )
-    embedding_model: str = field(
-        default="sentence-transformers/all-MiniLM-L6-v2",
-        metadata=_about("sentence-transformers model for ICL retrieval"),
-    )
-    index_cache_dir: str | None = field(
-        default=None, metadata=_about("folder for the FAISS index cache (default: none)")
-    )
-    approve: bool = field(
-        default=False,
-        metadata=_about("ask a human to approve each stage-2 level's best prompt (review_best)"),
-    )
-    # performance and budgets (drpo/core/session.py, drpo/runtime/cache.py)
-    max_concurrency: int | None = field(
-        default=None, metadata=_about("at most N model calls in flight (tasks per superstep)")
-    )
-    requests_per_second: float | None = field(
-        default=None, metadata=_about("at most R model calls per second per role")
-    )
-    llm_cache: str | None = field(
-        default=None,
-        metadata=_about(
-            "SQLite file of the LLM-call cache (default RUN_DIR/llm_cache.sqlite), or 'off' "
-            "(e.g. to set a damaged cache aside; the run remembers it)"
-        ),
-    )
-    max_calls: int | None = field(
-        default=None,
-        metadata=_about("stop once the run has made N model calls; cache hits are free"),
-    )
-    max_tokens: int | None = field(
-        default=None, metadata=_about("stop once the run has used N tokens (resumable)")
-    )
-    max_usd: float | None = field(
-        default=None,
-        metadata=_about("hard cap in dollars: stop before a call that could pass it (resumable)"),
-    )
-    prices: dict[str, list[float]] = field(
-        default_factory=dict,
-        metadata=_about("dollars per million input/output tokens per role: role -> [in, out]"),
-    )
-    structured: dict[str, str] = field(
-        default_factory=dict,
-        metadata=_about(
-            "how a JSON role (selector, optimizer, judge) asks for JSON: auto | json_schema | "
-            "tools | json_object (drpo/core/models/methods.py)"
-        ),
-    )
-    structured_used: dict[str, str] = field(
-        default_factory=dict,
-        metadata=_about("the structured-output method each model spec was found to take"),
-    )
-
-    def specs(self) -> dict[str, str]:
-        """The model spec of each role."""
-        return {
-            "base": self.base_model,
-            "optimizer": self.optimizer_model,
-            "judge": self.judge_model,
-            "selector": self.selector_model,
-        }
-
-
-def described(name: str) -> str:
-    """The description of a Context field (the help of its command-line flag)."""
-    return str(next(f for f in fields(Context) if f.name == name).metadata["description"])
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}

@@ -112,7 +112,7 @@ def resume_hint(run_id: str, run_dir: str | Path) -> str:
 
 
 def check_limits(context: Any) -> None:
-    """The numeric fields of a runtime Context (drpo/core/config.py) within their limits."""
+    """The numeric fields of a runtime Context (drpo/core/context.py) within their limits."""
     for name, high in (
         ("max_calls", INT64_MAX),
         ("max_tokens", INT64_MAX),

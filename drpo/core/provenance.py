@@ -8,9 +8,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from drpo.core.config import Context
+from drpo.core.context import ROLES, Context
 
-ROLES = ("base", "optimizer", "judge", "selector")
 History = dict[str, list[dict[str, Any]]]
 START = {"stage": "icl", "level": 0}
 

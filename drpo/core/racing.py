@@ -12,6 +12,8 @@ validation and confirmation nodes instead of tests on the selection's name.
   confirmation (one look at C queries): the rule before racing.
 
 Each rung and each look is one round of scoring (generate -> judge), checkpointed like a level.
+
+``Patience`` is the search's optional early stop (``--patience N``, nodes/check.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 from dataclasses import dataclass
 from statistics import fmean
 
+from drpo.core.config import RunConfig
 from drpo.core.sequential import SequentialTest, Spending
 
 
@@ -88,3 +91,34 @@ SELECTIONS = {
     "race": Selection("race", first_rung=2, keep=1 / 3, look_every=8, spending="pocock"),
     "validation": Selection("validation", 0, 1.0, 0, "obrien-fleming"),
 }
+
+
+@dataclass(frozen=True)
+class Patience:
+    """The search stops when it stops improving: after every ``every``-th stage-2 level (not the
+    last), the level's best meets the best prompt so far (at first the initial prompt P) on the
+    first ``queries`` validation queries, paired; a higher mean makes it the best so far, and
+    ``checks`` checks in a row without one end the search. The race still sees every level's
+    best, and confirmation's fresh queries still guard P*."""
+
+    checks: int
+    every: int = 2
+    queries: int = 4
+
+    def due(self, level: int, D: int) -> bool:
+        """Whether the level just closed is checked."""
+        return 0 < level < D and level % self.every == 0
+
+    def calls(self, D: int, dynamic: bool) -> dict[str, int]:
+        """Calls of every check of a full search at most: P and the first best on the queries,
+        then one best per check; the queries' aspects once."""
+        n = sum(self.due(level, D) for level in range(1, D))
+        pairs = (n + 1) * self.queries if n else 0
+        return {"selector": self.queries * dynamic if n else 0, "optimizer": 0,
+                "base": pairs, "judge": pairs}  # fmt: skip
+
+
+def patience_of(config: RunConfig) -> Patience | None:
+    """The run's early stop (``system_prompt.patience``), if any."""
+    checks = config.system_prompt.patience
+    return Patience(checks) if checks is not None and config.search != "mc" else None

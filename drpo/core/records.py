@@ -13,11 +13,13 @@ new thread starts from a copy of its parent's items up to the fork level (``copy
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from drpo.core.session import active_session
 from drpo.core.state import STAGES, LevelRecord
 
 LEVELS = "drpo_levels"
@@ -26,13 +28,29 @@ PLAN = "drpo_plan"
 _PAGE = 500
 
 
+_KNOWN: ContextVar[dict[tuple[str, str, str], Any] | None] = ContextVar(
+    "drpo_known_records", default=None
+)
+
+
+@asynccontextmanager
+async def remembered() -> AsyncIterator[None]:
+    """While a run executes holding its lock, on a store it opened: keep the lineages and seed
+    plan it writes or reads (``_known``; LangGraph tasks inherit the context)."""
+    token = _KNOWN.set({})
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
+
+
 def _known() -> dict[tuple[str, str, str], Any]:
-    """The lineages and seed plan the running execution wrote or read (``Session.known``): it
-    holds the run's lock and opened its own store, so nothing else writes them meanwhile, and
-    a transition reads its parent's former prompts, a level its plan, without a store round
-    trip. Without a session (LangGraph's server, whose store clients may edit) nothing is kept."""
-    session = active_session()
-    return session.known if session is not None else {}
+    """The lineages and seed plan the running execution wrote or read: nothing else writes them
+    meanwhile, so a transition reads its parent's former prompts, a level its plan, without a
+    store round trip. Outside ``remembered`` (LangGraph's server, whose store clients may edit)
+    nothing is kept."""
+    known = _KNOWN.get()
+    return known if known is not None else {}
 
 
 class StoreRequired(ValueError):

@@ -7,6 +7,7 @@ level), never a growing history. Each level's record is written once to the Lang
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -37,15 +38,28 @@ class AspectSelection(TypedDict):
 
 
 class Candidate(TypedDict):
-    """A state s of the search: a system prompt (stage 2) or an ICL response (stage 1)."""
+    """A state s of the search: a system prompt (stage 2) or an ICL response (stage 1). What
+    every Send of its scoring carries: ids and text."""
 
     id: str
     track: str
     level: int
     parent: str | None
     text: str
+
+
+class Proposal(Candidate):
+    """A transition's new state with the optimizer's reasoning, kept in the state until its
+    level's record is written (``prune_beam``), not sent on with the candidate."""
+
     analysis: str
     thought: str
+
+
+def text_key(text: str) -> str:
+    """Two candidate texts are the same state when their keys are equal: whitespace runs
+    collapsed, case folded (duplicates are dropped, validation scores one text once)."""
+    return " ".join(text.split()).lower()
 
 
 class Evaluation(TypedDict):
@@ -109,7 +123,7 @@ class DRPOState(TypedDict, total=False):
     beam: dict[str, list[Scored]]
     best: dict[str, Scored]  # stage 1: the best state of each track so far (comparable rewards)
     done_tracks: list[str]  # stage 1: tracks stopped early (every aspect scored 5)
-    proposals: Annotated[list[Candidate], operator.add]
+    proposals: Annotated[list[Proposal], operator.add]
     frontier: list[Candidate]
     evaluations: Annotated[list[Evaluation], operator.add]
     closed: LevelMark  # the level the last prune_beam closed
@@ -121,11 +135,14 @@ class DRPOState(TypedDict, total=False):
     race: dict[str, Any]  # validation's race: rung, alive ids, rewards so far per id (racing.py)
     looks: dict[str, Any]  # confirmation's looks: look, rewards so far of P and P_top
     budget_stop: dict[str, Any] | None  # the search stopped for the budget: level, reason
+    progress: dict[str, Any]  # --patience: the best so far, its rewards, checks (nodes/check.py)
+    stall: dict[str, Any] | None  # the search stopped for want of progress: level, reason
     phase_marks: dict[str, dict[str, int]]  # calls per role when the search, the race ended
     validation: dict[str, Any]
     best_system_prompt: str
     best_reward: float | None
-    notes: list[str]  # warnings recorded in the run (e.g. validation fell back to last-beam)
+    # warnings recorded in the run (e.g. validation fell back to last-beam): nodes add theirs
+    notes: Annotated[list[str], operator.add]
     calls: Annotated[dict[str, int], add_counts]
 
 
@@ -134,14 +151,15 @@ class DRPOInput(TypedDict, total=False):
     icl_examples: list[ICLExample]  # an optimized ICL set to reuse: stage 1 is skipped
 
 
-# Payloads of the ``Send`` tasks: each task carries everything its node needs.
+# Payloads of the ``Send`` tasks: each carries what its node needs (ids, text, sampling values),
+# not the run's whole config.
 
-AfterJudge = Literal["prune_beam", "choose_prompt", "confirm_prompt"]
+AfterJudge = Literal["prune_beam", "check_progress", "choose_prompt", "confirm_prompt"]
 
 
 class SelectTask(TypedDict):
     query: str
-    config: dict[str, Any]
+    max_tokens: int
 
 
 class TransitionTask(TypedDict):
@@ -150,7 +168,8 @@ class TransitionTask(TypedDict):
     parent_index: int
     sample: int
     level: int
-    config: dict[str, Any]
+    seed: int  # the run's seed: each sample's own seed is drawn from it and the child's id
+    sampling: dict[str, Any]  # the run's Sampling (optimizer temperature, JSON reply cap)
 
 
 class GenerateTask(TypedDict):
@@ -158,7 +177,7 @@ class GenerateTask(TypedDict):
     query: str
     icl: list[ICLExample]
     aspects: AspectSelection
-    config: dict[str, Any]
+    sampling: dict[str, Any]
     then: AfterJudge  # where the judge's verdict goes (see JudgeTask)
 
 
@@ -167,27 +186,28 @@ class JudgeTask(TypedDict):
     query: str
     output: str
     aspects: AspectSelection
-    config: dict[str, Any]
+    sampling: dict[str, Any]
     # the node the verdict goes to, set by the router that sent the scoring: the search's
-    # prune_beam, or validation's choose_prompt / confirm_prompt (no router per judge task)
+    # prune_beam, a --patience check's check_progress, or validation's choose_prompt /
+    # confirm_prompt (no router per judge task; a judge may read it to tell the rounds apart)
     then: AfterJudge
 
 
-_LAST: tuple[dict[str, Any], RunConfig] | None = None
-
-
 def config_of(raw: dict[str, Any]) -> RunConfig:
-    """The validated RunConfig of a state's or payload's ``config`` dict. Every task of a run
-    carries the same dict object, so the last one validated is kept (by identity: a state's
-    values are never changed in place) and each call does not validate it again."""
-    global _LAST
-    last = _LAST
-    if last is not None and last[0] is raw:
-        return last[1]
-    config = RunConfig.model_validate(raw)
-    _LAST = (raw, config)
-    return config
+    """The validated RunConfig of a state's ``config`` dict."""
+    return RunConfig.model_validate(raw)
 
 
-def run_config(payload: Any) -> RunConfig:
-    return config_of(payload["config"])
+def seeded_hash(seed: int, key: str) -> str:
+    """A reproducible hash of the run seed and a key (a candidate id): tie breaks, sample seeds."""
+    return hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()
+
+
+def make_candidate(id: str, track: str, level: int, parent: str | None, text: str) -> Candidate:
+    """A state s of the search (the one constructor of Candidate)."""
+    return {"id": id, "track": track, "level": level, "parent": parent, "text": text}
+
+
+def candidate_of(proposal: Proposal) -> Candidate:
+    return make_candidate(proposal["id"], proposal["track"], proposal["level"],
+                          proposal["parent"], proposal["text"])  # fmt: skip

@@ -1,6 +1,6 @@
 """The LLM-call cache of a run dir: SQLite with JSON values (LangChain message dicts), never
 pickle, shared by the runs of RUN_DIR by default; and the session of one execution of a run
-(usage so far, budget, cache, limits) that the model hooks consult (drpo/core/session.py)."""
+(usage so far, budget, cache, limits) that the model hooks consult (drpo/llm/session.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from drpo.core.config import Context, RunConfig
-from drpo.core.prices import role_prices
-from drpo.core.session import ROLES, Budget, Session
-from drpo.core.usage import USAGE_FILE, Usage
+from drpo.core.config import RunConfig
+from drpo.core.context import ROLES, Context
+from drpo.llm.prices import role_prices
+from drpo.llm.session import Budget, Session
+from drpo.llm.usage import USAGE_FILE, Usage
 from drpo.runtime.file_checks import StateFileError, check_cache
 
 WRITE_DELAY_S = 0.02  # how long a reply may wait in memory for the others (see put_later)

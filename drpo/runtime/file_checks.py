@@ -15,8 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from drpo.core.usage import read_usage
-from drpo.runtime.persistence import is_postgres, redact
+from drpo.llm.usage import read_usage
+from drpo.runtime.checkpointer_url import is_postgres, redact
 from drpo.runtime.runlock import is_held, writer_active
 from drpo.runtime.wal import wal_problem
 
@@ -228,18 +228,3 @@ def check_run(
             check_store(root)
     if cache is not None and not read_only:
         check_cache(cache)
-
-
-async def holds_thread(run_dir: Path, root: Path, url: str | None, thread: Any) -> bool:
-    """Whether the checkpointer holds the thread (read-only; a database without checkpoint
-    tables holds none)."""
-    from drpo.runtime.persistence import open_persistence
-
-    try:
-        async with (
-            reading(run_dir, url, True),
-            open_persistence(run_dir, root, url, True) as (saver, _),
-        ):
-            return (await saver.aget_tuple(thread)) is not None
-    except StateFileError:
-        return False

@@ -22,13 +22,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
 from drpo.core.records import LEVELS, LINEAGE, PLAN, copy_records
 from drpo.core.state import STAGES
-from drpo.core.summary import level_checkpoints
-from drpo.runtime.persistence import redact
+from drpo.runtime.checkpointer_url import redact
 from drpo.runtime.runlock import RunLock, writer_active
 from drpo.runtime.runner import Run, RunError
+from drpo.runtime.summary import level_checkpoints
 
 ASIDE = ".fork-"  # RUN_DIR/.fork-<new id>/<new id>: a fork being built, moved into place
 

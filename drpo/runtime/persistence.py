@@ -9,40 +9,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.store.base import BaseStore
+
+from drpo.runtime.checkpointer_url import PersistenceError, is_postgres, redact
+from drpo.runtime.file_checks import StateFileError, create_sqlite, read_only_uri, reading
+from drpo.runtime.sqlite_threads import threaded_saver, threaded_store
 
 # pickle_fallback=False: no pickle either way; allowed_msgpack_modules=None: strict decoding.
 SERDE = JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
 _SETUP_LOCK = 0x445250  # pg advisory lock: concurrent first runs must not race on CREATE TABLE
-
-
-class PersistenceError(ValueError):
-    """A checkpointer URL that is not supported or a database that cannot be reached."""
-
-
-def is_postgres(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
-
-
-def check_url(url: str | None) -> None:
-    if url and not is_postgres(url):
-        raise PersistenceError(
-            f"--checkpointer: expected postgresql://USER@HOST:PORT/DB, got {redact(url)!r}"
-        )
-
-
-def redact(url: str) -> str:
-    """The URL without its password (run.json and messages never hold a secret)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @asynccontextmanager
@@ -56,14 +36,9 @@ async def open_persistence(
         async with _postgres(str(url), read_only) as pair:
             yield pair
         return
-    from drpo.runtime.file_checks import create_sqlite, read_only_uri
-    from drpo.runtime.sqlite_threads import threaded_saver, threaded_store
-
     file = run_dir / "checkpoints.sqlite"
     if read_only:
         if not file.exists():  # never created: nothing to read (Run decides if that is damage)
-            from langgraph.checkpoint.memory import InMemorySaver
-
             yield InMemorySaver(serde=SERDE), None
             return
         stores = root / "store.sqlite"
@@ -119,3 +94,16 @@ async def _postgres(
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
         yield saver, store
+
+
+async def holds_thread(run_dir: Path, root: Path, url: str | None, thread: Any) -> bool:
+    """Whether the checkpointer holds the thread (read-only; a database without checkpoint
+    tables holds none)."""
+    try:
+        async with (
+            reading(run_dir, url, True),
+            open_persistence(run_dir, root, url, True) as (saver, _),
+        ):
+            return (await saver.aget_tuple(thread)) is not None
+    except StateFileError:
+        return False

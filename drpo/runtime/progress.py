@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drpo.core.summary import describe_phases, phases
+from drpo.runtime.summary import describe_phases, phases
 
 Progress = Callable[[str], None]
 

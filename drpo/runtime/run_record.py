@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from drpo.core.config import Context
-from drpo.core.models import methods
-from drpo.core.prices import role_prices
-from drpo.core.usage import read_usage
+from drpo.core.context import Context
+from drpo.llm.backends import methods
+from drpo.llm.prices import role_prices
+from drpo.llm.usage import read_usage
 
 
 @contextlib.asynccontextmanager

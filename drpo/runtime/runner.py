@@ -24,28 +24,31 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
 from drpo.core.files import create_exclusive, write_atomic
 from drpo.core.provenance import history_of, initial_history, record_switches
-from drpo.core.provider_errors import ProviderErrors
-from drpo.core.summary import streamed_row, summarize_run
+from drpo.core.records import remembered
+from drpo.llm.provider_errors import ProviderErrors
 from drpo.runtime import file_checks
 from drpo.runtime.cache import cache_file, open_session
+from drpo.runtime.checkpointer_url import check_url, redact
 from drpo.runtime.file_checks import StateFileError
-from drpo.runtime.persistence import check_url, open_persistence, redact
+from drpo.runtime.persistence import holds_thread, open_persistence
 from drpo.runtime.progress import Progress, level_line, selection_line
 from drpo.runtime.run_record import provider_facts, structured_methods
 from drpo.runtime.runlock import hold, one_writer
 from drpo.runtime.stopping import graceful_stop, paused_error
+from drpo.runtime.summary import streamed_row, summarize_run
 from graph import builder
 
 # The imported libraries' objects (~180k) live as long as the process: frozen out of the
 # cyclic collector, which would otherwise re-scan them in every full collection (~0.1 s each).
 gc.freeze()
 
-# 2: one graph whose levels are root-namespace checkpoints, level records in the store;
-# 1 (no "layout" in run.json): two nested stage subgraphs, records in the state
-LAYOUT = 2
+# The shape of a run's checkpoints and store items (run.json "format"). A run of another format
+# (an older drpo's) is refused in one line: its checkpoints are not read.
+FORMAT = 3
 
 
 @functools.cache
@@ -111,7 +114,7 @@ class Run:
             "context": asdict(context),
             "checkpointer": redact(self.checkpointer) if self.checkpointer else None,
             "model_history": initial_history(context),
-            "layout": LAYOUT,
+            "format": FORMAT,
             **(extra or {}),
         }
         try:  # exclusive: of two processes creating one run, one wins
@@ -137,10 +140,10 @@ class Run:
 
     def load(self) -> tuple[RunConfig, Context]:
         meta = self.meta()
-        if meta.get("layout") != LAYOUT:
+        if meta.get("format") != FORMAT:
             raise RunError(
-                f"run {self.id!r} was made by graph layout {meta.get('layout', 1)} (nested stage "
-                f"subgraphs); this drpo reads layout {LAYOUT} (one level-granular graph): "
+                f"run {self.id!r} was written by another version of drpo (run format "
+                f"{meta.get('format', meta.get('layout', 1))}); this one reads format {FORMAT}: "
                 "start a new run with drpo optimize"
             )
         try:
@@ -203,7 +206,7 @@ class Run:
 
     async def has_checkpoints(self) -> bool:
         """Whether the checkpointer already holds this thread (a shared Postgres database)."""
-        return await file_checks.holds_thread(self.dir, self.root, self._url(), self.thread)
+        return await holds_thread(self.dir, self.root, self._url(), self.thread)
 
 
 
@@ -227,6 +230,7 @@ async def execute(
         async with (
             run.counting(errors),
             session.active(),
+            remembered(),  # the lineages and plan this execution writes (drpo.core.records)
             structured_methods(run.meta_file, context),  # recorded per model: no re-probing
             graceful_stop(run.dir, session, progress),  # SIGINT/SIGTERM, RUN_DIR/<id>/STOP
         ):

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from drpo.runtime.persistence import SERDE, is_postgres, open_persistence
+from drpo.runtime.checkpointer_url import is_postgres
+from drpo.runtime.persistence import SERDE, open_persistence
+from drpo.runtime.sqlite_threads import threaded_saver
 
 DEFAULT_SQLITE = ".langgraph_api/drpo-checkpoints.sqlite"
 
@@ -27,8 +29,6 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver[str]]:
         async with open_persistence(Path("."), Path("."), target) as (saver, _store):
             yield saver
         return
-    from drpo.runtime.sqlite_threads import threaded_saver
-
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     async with threaded_saver(target, SERDE) as saver:
         yield saver

@@ -3,7 +3,7 @@ stopped early (budget or request).
 
 SIGINT, SIGTERM or a file named ``STOP`` in the run directory (the inspector's stop button
 writes it) asks the run to stop: no model call starts any more (the call gate of
-drpo/core/session.py interrupts each task that tries), the calls in flight finish, and the run stops
+drpo/llm/session.py interrupts each task that tries), the calls in flight finish, and the run stops
 at the superstep boundary with its checkpoint, printing the best prompt so far and the resume
 command; exit code 4 (``drpo.cli.budget.EXIT_STOPPED``). Calls still in flight after
 ``DRPO_STOP_WAIT_S`` seconds (default 120) are cancelled; they run again on resume. A second
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from drpo.core.limits import resume_hint
-from drpo.core.session import BudgetReached, RunPaused, Session, StopRequested
+from drpo.llm.session import BudgetReached, RunPaused, Session, StopRequested
 
 STOP_FILE = "STOP"
 POLL_S = 0.25

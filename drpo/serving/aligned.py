@@ -21,9 +21,8 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
 from drpo.core.messages import ICLExample, build_messages
-from drpo.core.models import get_chat_model
-from drpo.core.models.base import ReplyChatModel
-from drpo.core.models.registry import with_params
+from drpo.llm.backends.base import ReplyChatModel
+from drpo.llm.backends.registry import get_chat_model, with_params
 from drpo.serving.pack_schema import PackError, check_pack
 from retrieval import get_index
 

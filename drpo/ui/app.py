@@ -19,8 +19,8 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from drpo.core.models.registry import SpecError
 from drpo.core.schemas import ApprovalAnswer
+from drpo.llm.backends.registry import SpecError
 from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.runner import RunError
 from drpo.ui.backends import Backend

@@ -4,7 +4,7 @@
 checkpointer (``Run.graph``); replays, forks and answers run as tasks of the ``drpo ui`` process.
 A fork is a new run (``drpo.runtime.forking.fork_run``, like `drpo fork`).
 ``ServerRuns`` (``server_runs.py``): the threads of the LangGraph server the page is mounted in.
-Both build their views with ``drpo.core.summary.summarize_state`` from plain JSON.
+Both build their views with ``drpo.runtime.summary.summarize_state`` from plain JSON.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from typing import Any, Protocol
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from drpo.core.records import remembered
 from drpo.core.schemas import ApprovalAnswer
-from drpo.core.summary import checkpoint_row, summarize_run, summarize_state
 from drpo.runtime.cache import open_session
 from drpo.runtime.forking import fork_run, forked_context
 from drpo.runtime.runlock import RunLock, mark_held
 from drpo.runtime.runner import Run, RunError, summary
 from drpo.runtime.stopping import STOP_FILE, request_stop
+from drpo.runtime.summary import checkpoint_row, summarize_run, summarize_state
 from drpo.ui.views import (
     ForkRequest,
     check_fork,
@@ -72,7 +73,7 @@ class LocalRuns:
             created = json.loads(meta.read_text()).get("created")
             try:
                 run = self._run(meta.parent.name)
-            except RunError as exc:  # e.g. a run of another graph layout
+            except RunError as exc:  # e.g. a run of another drpo's format
                 rows.append({"run_id": meta.parent.name, "created": created, "error": str(exc)})
                 continue
             async with run.graph() as g:
@@ -115,7 +116,7 @@ class LocalRuns:
         # cache (its keys are read from the file), budget, usage: off the server's event loop
         session = await asyncio.to_thread(open_session, run.dir, run.root, context)
         try:
-            async with mark_held(run.dir), run.graph() as g, session.active():
+            async with mark_held(run.dir), run.graph() as g, session.active(), remembered():
                 limits: RunnableConfig = {"max_concurrency": context.max_concurrency}
                 async for _ in g.astream(
                     payload, {**config, **limits}, context=context, durability="sync"

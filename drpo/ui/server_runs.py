@@ -1,6 +1,7 @@
 """The inspector's backend inside the LangGraph server: its threads, through the SDK's loopback
-client. A view is ``drpo.core.summary.summarize_state`` of the thread's state, its store items and
-its history; a fork stays in its thread: ``update_state`` at the level's checkpoint, then a run."""
+client. A view is ``drpo.runtime.summary.summarize_state`` of the thread's state, its store items
+and its history; a fork stays in its thread: ``update_state`` at the level's checkpoint, then a
+run."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 from drpo.core.records import LEVELS, group_levels
 from drpo.core.schemas import ApprovalAnswer
 from drpo.core.state import LevelRecord
-from drpo.core.summary import branch_levels, summarize_state
 from drpo.runtime.runner import RunError
+from drpo.runtime.summary import branch_levels, summarize_state
 from drpo.ui.views import ForkRequest, check_fork, fork_config, history_row, inspect_view, run_row
 from drpo.web.policy import RequestPolicy
 

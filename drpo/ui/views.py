@@ -1,4 +1,4 @@
-"""JSON views of a run for the inspector, built from ``drpo.core.summary.summarize_state`` (what
+"""JSON views of a run for the inspector, built from ``drpo.runtime.summary.summarize_state`` (what
 `drpo show --json` prints), which both backends feed: ``drpo ui`` from the run's SQLite
 checkpoints and store, the LangGraph server from its thread, history and store API."""
 
@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from drpo.core.config import RunConfig
-from drpo.core.provenance import ROLES
+from drpo.core.context import ROLES
 from drpo.core.state import STAGES
 from drpo.runtime.runner import RunError
 from drpo.web.policy import RequestPolicy
@@ -104,11 +104,8 @@ def fork_config(
     config: dict[str, Any], W: int | None, M: int | None, D: int | None
 ) -> dict[str, Any]:
     """The run config with stage 2's W/M/D replaced (like `drpo fork -W -M -D`), validated."""
-    stage2 = dict(config["system_prompt"])
-    for key, value in (("W", W), ("M", M), ("D", D)):
-        if value is not None:
-            stage2[key] = value
-    return RunConfig.model_validate({**config, "system_prompt": stage2}).model_dump()
+    changes = {"W": W, "M": M, "D": D}
+    return RunConfig.model_validate(config).with_overrides(system_prompt=changes).model_dump()
 
 
 def word_diff(old: str, new: str) -> list[list[str]]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from drpo.core.models.registry import ModelSpec, SpecError, parse_spec
-from drpo.core.scoring import JUDGES, resolve_judge
+from drpo.llm.backends.registry import ModelSpec, SpecError, parse_spec
+from drpo.llm.judges import JUDGES, resolve_judge
 from drpo.web.guard import Refusal
 
 PATH_OPTIONS = ("log", "events")  # fake options that name a file

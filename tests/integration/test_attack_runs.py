@@ -5,7 +5,6 @@ Every refusal is exit 2 with one line, and the run dir is byte for byte as it wa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,23 +18,16 @@ from pathlib import Path
 import pytest
 
 from drpo.cli.main import main
-from drpo.core.summary import comparable
-from drpo.core.usage import Usage
+from drpo.llm.usage import Usage
+from drpo.runtime.summary import comparable
 from tests.conftest import ENV, ROOT, read_log
+from tests.support.files import tree_digest
 
 # a tiny search with validation and confirmation; the judge of system prompts makes no call and
 # fails on purpose on the queries of the phase $DRPO_TEST_FAIL_PHASE names (tests/custom_judge.py)
 ARGS = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "-K", "1", "--seeds",
         "8", "--validation", "2", "--confirm", "2", "--judge-node",
         "tests.custom_judge:failing_phase_judge", "--llm-cache", "off"]  # fmt: skip
-
-
-def _tree(root: Path, skip: str = "\0") -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.endswith(skip)
-    }
 
 
 def _drpo(*args: str, **kw: object) -> subprocess.Popen[str]:
@@ -90,7 +82,7 @@ def test_export_never_clobbers(
     (tmp_path / "out").mkdir()
     existing = tmp_path / "out" / "existing.json"
     existing.write_text("mine")
-    before, outside = _tree(root), _tree(tmp_path / "out")
+    before, outside = tree_digest(root), tree_digest(tmp_path / "out")
     cases = [
         (root / "done" / "run.json", [], "is inside"),
         (root / "done" / "run.json", ["--force"], "is inside"),
@@ -104,7 +96,7 @@ def test_export_never_clobbers(
     for out, extra, needle in cases:
         argv = ["export", "done", "--run-dir", str(root), "-o", str(out), *extra]
         _refused(argv, capsys, f"-o {out}: ", needle)
-        assert _tree(root) == before and _tree(tmp_path / "out") == outside, out
+        assert tree_digest(root) == before and tree_digest(tmp_path / "out") == outside, out
     assert not (tmp_path / "missing").exists()
     # an output of its own is written whole, then replaced only with --force
     pack = tmp_path / "out" / "pack.json"
@@ -114,8 +106,9 @@ def test_export_never_clobbers(
     assert json.loads(existing.read_text()) == {**json.loads(pack.read_text()), "created": ANY}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["existing.json", "pack.json"]
     # reading (mode=ro) a database whose killed writer left its log updates the -shm index
-    assert _tree(root, "-shm") == _tree(runs, "-shm") and _tree(root) == before | {
-        n: d for n, d in _tree(root).items() if n.endswith("-shm")
+    assert tree_digest(root, skip="-shm") == tree_digest(runs, skip="-shm")
+    assert tree_digest(root) == before | {
+        n: d for n, d in tree_digest(root).items() if n.endswith("-shm")
     }
 
 
@@ -131,7 +124,8 @@ ANY = _Any()
 def test_show_a_run_stopped_between_validation_and_the_final_choice(
     runs: Path, capsys: pytest.CaptureFixture[str], run: str
 ) -> None:
-    before = _tree(runs, "-shm")  # (reading 'k's store, left by a killed writer, marks its -shm)
+    # (reading 'k's store, left by a killed writer, marks its -shm)
+    before = tree_digest(runs, skip="-shm")
     assert main(["show", run, "--run-dir", str(runs), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "in progress" and set(result["next"]) == {"judge"}
@@ -144,7 +138,7 @@ def test_show_a_run_stopped_between_validation_and_the_final_choice(
         assert "P* is not chosen yet: the confirmation on fresh queries has not finished" in out
     else:
         assert result["validation"] is None
-    assert _tree(runs, "-shm") == before
+    assert tree_digest(runs, skip="-shm") == before
 
 
 def _wal(root: Path) -> Path:
@@ -182,19 +176,19 @@ def test_a_damaged_wal_is_an_error_never_finished(
     assert capsys.readouterr().out.startswith("run k: in progress")
     harm, needle = WAL_DAMAGE[damage]
     harm(root)
-    before = _tree(root)
+    before = tree_digest(root)
     for command in ("show", "resume"):
         line = _refused([command, "k", "--run-dir", str(root)], capsys, needle)
         assert f"{root / 'k' / 'checkpoints.sqlite'}: the run's checkpoint database " in line
         assert "restore the file and its -wal from a backup" in line
-        assert _tree(root) == before, command
+        assert tree_digest(root) == before, command
 
 
 def test_a_fork_killed_at_its_first_moment_leaves_nothing_and_forks_again(
     runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = _copy(runs, tmp_path)
-    parent = _tree(root / "done")
+    parent = tree_digest(root / "done")
     aside = root / ".fork-f" / "f" / "run.json"
     proc = _drpo("fork", "done", "--level", "1", "--run-dir", str(root), "--run-id", "f",
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -203,14 +197,14 @@ def test_a_fork_killed_at_its_first_moment_leaves_nothing_and_forks_again(
         time.sleep(0.001)
     proc.send_signal(signal.SIGKILL)  # as soon as the fork's run.json exists
     assert proc.wait(timeout=60) == -signal.SIGKILL and aside.exists()
-    assert not (root / "f").exists() and _tree(root / "done") == parent
+    assert not (root / "f").exists() and tree_digest(root / "done") == parent
     assert [p.parent.name for p in root.glob("*/run.json") if p.parent.name == "f"] == []
     _refused(["show", "f", "--run-dir", str(root)], capsys, "no run 'f'")
     _refused(["resume", "f", "--run-dir", str(root)], capsys, "no run 'f'")
     # forking again with that id builds it anew, and it is the fork it was asked to be
     assert main(["fork", "done", "--level", "1", "--run-dir", str(root), "--run-id", "f"]) == 0
     capsys.readouterr()
-    assert not (root / ".fork-f").exists() and _tree(root / "done") == parent
+    assert not (root / ".fork-f").exists() and tree_digest(root / "done") == parent
     assert main(["show", "f", "--run-dir", str(root), "--json"]) == 0
     fork = json.loads(capsys.readouterr().out)
     assert main(["show", "done", "--run-dir", str(root), "--json"]) == 0
@@ -226,15 +220,15 @@ def test_a_failed_fork_leaves_nothing_and_never_writes_the_parents_files(
     root = _copy(runs, tmp_path)
     fork = ["fork", "done", "--level", "1", "--run-dir", str(root), "--run-id", "f"]
     (root / "store.sqlite-wal").unlink()  # the log of a killed writer, deleted: -shm is left
-    before = _tree(root)
+    before = tree_digest(root)
     _refused(fork, capsys, f"{root / 'store.sqlite'}: the store shared", "write-ahead log")
-    assert _tree(root) == before
+    assert tree_digest(root) == before
     root = _copy(runs, tmp_path / "cache")
     (root / "llm_cache.sqlite").write_bytes(os.urandom(8192))  # the cache 'k' runs with
-    before = _tree(root)
+    before = tree_digest(root)
     fork = ["fork", "k", "--stage", "icl", "--level", "0", "--run-dir", str(root)]
     _refused(fork, capsys, "llm_cache.sqlite: the LLM-call cache is not an SQLite database")
-    assert _tree(root) == before
+    assert tree_digest(root) == before
 
 
 def test_a_damaged_usage_file_is_named_and_a_torn_last_line_tolerated(
@@ -246,10 +240,10 @@ def test_a_damaged_usage_file_is_named_and_a_torn_last_line_tolerated(
     want = json.loads(capsys.readouterr().out)["usage"]
     lines = usage.read_text().splitlines(keepends=True)
     usage.write_text("".join([lines[0], '{"role": "base", "calls": 1\n', *lines[1:]]))
-    before = _tree(root)
+    before = tree_digest(root)
     for command in ("show", "resume"):
         _refused([command, "done", "--run-dir", str(root)], capsys, f"{usage}: line 2 ")
-        assert _tree(root) == before
+        assert tree_digest(root) == before
     usage.write_text("".join(lines) + '{"role": "base", "cal')  # killed mid-write
     assert main(["show", "done", "--run-dir", str(root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["usage"] == want  # every whole line counted

@@ -16,11 +16,11 @@ from typing import Any
 import openai
 import pytest
 
-from benchmarks.processes import free_port, stop
 from drpo.cli.main import main
 from tests.conftest import ENV
 from tests.http_probe import request, wait_for_answer
 from tests.packs import make_pack
+from tests.support.processes import free_port, stop
 
 KEY = "sk-serve-test-key"
 MAX_BODY = 64 * 1024

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks.processes import free_port, stop, wait_until_up
 from drpo.cli.main import main
 from tests.conftest import ENV, TINY
 from tests.http_probe import request, tree_digest, wait_for_answer
+from tests.support.processes import free_port, stop, wait_until_up
+from tests.support.runs import optimize
 
 RUN = "r"
 GOOD_FORK = {"stage": "system_prompt", "level": 0, "judge_model": "fake:latency_ms=1"}
@@ -36,8 +37,7 @@ class UI:
 
 
 def _optimize(run_dir: Path) -> None:
-    argv = ["optimize", "--run-dir", str(run_dir), "--run-id", RUN, "--models", "fake", *TINY]
-    assert main(argv) == 0
+    assert optimize(run_dir, RUN, "fake", *TINY) == 0
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ directory or file changed (an existing run is fingerprinted before and after eve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -15,17 +14,10 @@ import pytest
 
 from drpo.cli.main import main
 from tests.conftest import fake_context, fake_spec, run_once
+from tests.support.files import tree_digest
 
 SMALL = ["--icl", "1", "--icl-D", "1", "-W", "1", "-M", "1", "-D", "1", "--seeds", "1", "-K", "1"]
 Files = Callable[[Path], list[str]]
-
-
-def _tree(path: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(path.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _write(path: Path, text: str) -> str:
@@ -192,7 +184,7 @@ def existing(tmp_path: Path) -> Path:
 def test_every_bad_input_is_one_line_exit_2(
     tmp_path: Path, existing: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before, names = _tree(existing), sorted(p.name for p in existing.iterdir())
+    before, names = tree_digest(existing), sorted(p.name for p in existing.iterdir())
     failures = []
     for name, (make, needle) in CASES.items():
         case_dir = tmp_path / name.replace(" ", "_")
@@ -211,7 +203,7 @@ def test_every_bad_input_is_one_line_exit_2(
         if not err.startswith("drpo"):
             failures.append(f"{name}: message does not start with the program name: {err!r}")
     assert not failures, "\n".join(failures)
-    assert _tree(existing) == before
+    assert tree_digest(existing) == before
     assert sorted(p.name for p in existing.iterdir()) == names  # no new run dir either
 
 
@@ -231,7 +223,7 @@ def test_every_bad_input_is_one_line_exit_2(
 def test_other_commands(
     existing: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
 ) -> None:
-    before = _tree(existing)
+    before = tree_digest(existing)
     try:
         known = argv[:1] in (["resume"], ["show"], ["export"], ["optimize"])
         code = main([*argv, "--run-dir", str(existing)] if known and argv[1:2] != [] else argv)
@@ -239,7 +231,7 @@ def test_other_commands(
         code = int(exc.code or 0)
     err = capsys.readouterr().err
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
-    assert _tree(existing) == before
+    assert tree_digest(existing) == before
 
 
 def test_real_process_prints_no_traceback(tmp_path: Path) -> None:

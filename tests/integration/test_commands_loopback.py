@@ -19,10 +19,10 @@ import openai
 import pytest
 from langchain_core.messages import HumanMessage
 
-from benchmarks.processes import free_port, stop
 from drpo.serving.aligned import AlignedChatModel
 from tests.conftest import ENV, listeners
 from tests.packs import make_pack
+from tests.support.processes import free_port, stop
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/net/tcp").exists(), reason="reads the Linux socket table"

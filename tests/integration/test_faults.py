@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from drpo.cli.main import main
-from drpo.core.summary import comparable
+from drpo.runtime.summary import comparable
 from tests.conftest import (
     SMALL,
     fake_context,
@@ -28,6 +27,7 @@ from tests.conftest import (
     small_config,
 )
 from tests.fault_server import FaultServer
+from tests.support.runs import optimize
 
 
 @pytest.fixture(autouse=True)
@@ -83,9 +83,7 @@ def test_empty_and_garbage_replies_are_resampled(tmp_path: Path) -> None:
 
 
 def _optimize(tmp_path: Path, spec: str, *extra: str) -> int:
-    return main(
-        ["optimize", "--run-dir", str(tmp_path), "--run-id", "r", "--models", spec, *SMALL, *extra]
-    )
+    return optimize(tmp_path, "r", spec, *SMALL, *extra)
 
 
 def test_401_stops_the_run_clearly_and_it_resumes(

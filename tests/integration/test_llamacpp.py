@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from drpo.core.messages import build_messages
-from drpo.core.models import llamacpp
-from drpo.core.models.llamacpp import ChatLlamaCpp, gemma3_path, get_llama, smollm2_path
+from drpo.llm.backends import llamacpp
+from drpo.llm.backends.llamacpp import ChatLlamaCpp, gemma3_path, get_llama, smollm2_path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import free_port, llama_cpp_server, stop, wait_until_up
-from drpo.core.models import methods
-from drpo.core.models.llamacpp import smollm2_path
+from drpo.llm.backends import methods
+from drpo.llm.backends.llamacpp import smollm2_path
 from tests.conftest import fake_context, fresh_clients, run_once
+from tests.support.processes import free_port, llama_cpp_server, stop, wait_until_up
 
 QUERY = "Give three tips for staying healthy."
 ANSWER = (

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from drpo.core.config import Context, RunConfig
-from drpo.core.cost import expected_calls
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
+from drpo.llm.cost import expected_calls
 from tests.conftest import run_once, show
 
 
 @pytest.mark.slow
 def test_tiny_real_run_on_embedded_models(tmp_path: Path) -> None:
     config = {
-        "icl": {"n": 2, "W": 1, "M": 1, "D": 1},
+        "icl": {"n": 1, "W": 1, "M": 1, "D": 1},  # one example: both stages, every role
         "system_prompt": {"W": 1, "M": 1, "D": 1, "K": 1, "seeds": 2},
         # a cut answer is re-sampled once with twice the cap, then fails the run: room to end
         "sampling": {"base_max_tokens": 256, "json_max_tokens": 768},
@@ -25,7 +26,7 @@ def test_tiny_real_run_on_embedded_models(tmp_path: Path) -> None:
         tmp_path, "tiny", Context(index_cache_dir=str(tmp_path / "idx"), parse_retries=8), config
     )
     assert result["status"] == "finished"
-    assert result["calls"] == expected_calls(RunConfig.model_validate(config), 2)
+    assert result["calls"] == expected_calls(RunConfig.model_validate(config), 1)
     assert result["best_system_prompt"].strip()
     assert [e["query"] for e in result["icl_examples"]] and all(
         e["response"].strip() for e in result["icl_examples"]

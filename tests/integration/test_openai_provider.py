@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drpo.core.summary import comparable
+from drpo.runtime.summary import comparable
 from tests.conftest import TINY, fake_context, run_once
 from tests.fault_server import FaultServer
 

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from benchmarks.crash_soak import soak
-from benchmarks.kills import ARGS
 from drpo.cli.main import main
-from drpo.core.summary import comparable
+from drpo.runtime.summary import comparable
 from tests.conftest import read_log
+from tests.support.kills import ARGS
+from tests.support.soak import soak
 
 FOUR = ["--icl", "1", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]
 

@@ -2,7 +2,7 @@
 
 The checkpointer is tested with the LLM-call cache off: a call re-made after a kill is then a
 real call. The cache has its own test below. The fake model's events file says which calls were
-started by which process (benchmarks/kills.py).
+started by which process (tests/support/kills.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.kills import (
+from tests.support.kills import (
     ARGS,
     PER_ROLE,
     ROLE_OF_KIND,
@@ -35,7 +35,10 @@ from benchmarks.kills import (
 SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels", "calls")
 
 
-def _reference(tmp: Path) -> tuple[dict[str, Any], set[str]]:
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], set[str]]:
+    """The uninterrupted run of ARGS (cache off): its saved state and its calls."""
+    tmp = tmp_path_factory.mktemp("ref")
     spec, ev = fake_spec(tmp, "ref")
     out = drpo("optimize", "--run-dir", str(tmp / "ref"), "--run-id", "ref", "--models", spec,
                "--llm-cache", "off", *ARGS)  # fmt: skip
@@ -53,8 +56,10 @@ def _kill_after(proc: Any, ev: Path, calls: int, pause: float) -> None:
     proc.wait()
 
 
-def test_sigkill_cache_off_repeats_at_most_the_calls_in_flight(tmp_path: Path) -> None:
-    want, ref_keys = _reference(tmp_path)
+def test_sigkill_cache_off_repeats_at_most_the_calls_in_flight(
+    tmp_path: Path, reference: tuple[dict[str, Any], set[str]]
+) -> None:
+    want, ref_keys = reference
     spec, ev = fake_spec(tmp_path, "k")
     base = ["--run-dir", str(tmp_path / "k"), "--llm-cache", "off"]
     proc = launch("optimize", "--run-id", "k", "--models", spec, *ARGS, *base)
@@ -83,10 +88,12 @@ def test_sigkill_cache_off_repeats_at_most_the_calls_in_flight(tmp_path: Path) -
     assert all(usage[r] >= made[r] for r in PER_ROLE) and sum(usage.values()) - len(all_starts) <= 1
 
 
-def test_sigkill_with_the_cache_replays_cached_calls(tmp_path: Path) -> None:
+def test_sigkill_with_the_cache_replays_cached_calls(
+    tmp_path: Path, reference: tuple[dict[str, Any], set[str]]
+) -> None:
     """With the LLM cache, a call whose reply was cached before the kill is not made again:
     the calls started again are at most those neither saved nor cached."""
-    _, ref_keys = _reference(tmp_path)
+    _, ref_keys = reference
     spec, ev = fake_spec(tmp_path, "c")
     cache = tmp_path / "c-cache.sqlite"
     base = ["--run-dir", str(tmp_path / "c"), "--llm-cache", str(cache)]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.kills import ARGS, ENV, PER_ROLE, drpo, events, launch, roles, starts
 from drpo.core.config import RunConfig
 from drpo.runtime.runlock import LOCK_FILE, RunLock, RunLocked, hold, writer_active
 from drpo.runtime.runner import Run, RunError
 from tests.conftest import fake_context
+from tests.support.kills import ARGS, ENV, PER_ROLE, drpo, events, launch, roles, starts
 
 HOLDER = """
 import sys, time
@@ -148,7 +148,7 @@ def test_two_concurrent_resumes_one_writes_the_other_exits_2(tmp_path: Path) -> 
 
 
 def _usage(run_dir: Path) -> list[dict[str, int]]:
-    from drpo.core.usage import read_usage
+    from drpo.llm.usage import read_usage
 
     return list(read_usage(run_dir / "r").values())
 

@@ -15,13 +15,13 @@ import pytest
 import uvicorn
 from langchain_core.messages import HumanMessage
 
-from benchmarks.processes import free_port
 from drpo.cli.main import main
 from drpo.serving.aligned import AlignedChatModel
 from drpo.serving.serve import create_app
 from drpo.web.guard import Guard
 from tests.conftest import ENV
 from tests.packs import make_pack
+from tests.support.processes import free_port
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,12 @@ def test_cli_bad_pack_and_graph(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["serve", str(bad), "--base", "fake"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [f"drpo: error: {bad} is not a drpo-alignment-pack/1"]
-    assert main(["graph", "--stage", "system_prompt"]) == 0
+    assert main(["graph"]) == 0
     out = capsys.readouterr().out
     assert "prune_beam -.-> review_best" in out and "graph TD" in out
+    for step in ("sample_query", "retrieve_icl", "select_aspects", "generate", "judge",
+                 "transition", "prune_beam"):  # fmt: skip  # the design card's seven steps
+        assert f"\t{step}({step})" in out
+    with pytest.raises(SystemExit) as exited:  # one graph: the flag is gone
+        main(["graph", "--stage", "icl"])
+    assert exited.value.code == 2

@@ -118,6 +118,7 @@ async def _scenario(url: str, models: FaultServer) -> dict[str, Any]:
         "again": again,
         "again_calls": models.log[mark:],
         "thread_id": tid,
+        "graph": await client.assistants.get_graph("drpo"),
     }
 
 
@@ -140,7 +141,10 @@ def test_run_history_and_level_fork_on_langgraph_dev(server: str) -> None:
         models.shutdown()
     nodes = {node for update in got["updates"] for node in update}
     assert {"load_data", "select_aspects", "transition", "generate", "judge"} <= nodes
-    assert {"prune_beam", "finish_stage"} <= nodes  # P* from the last beam here
+    assert {"sample_query", "retrieve_icl", "prune_beam", "finish_stage"} <= nodes
+    drawn = {node["id"] for node in got["graph"]["nodes"]}  # the served graph, as Studio draws it
+    assert {"sample_query", "retrieve_icl", "select_aspects", "generate", "judge", "transition",
+            "prune_beam"} <= drawn  # fmt: skip  # the design card's seven steps
     parent, forked, again = got["parent"], got["forked"], got["again"]
     assert parent["status"] == forked["status"] == again["status"] == "finished"
     # every level of both stages is a root checkpoint the inspector maps (D=3: levels 0..3)
@@ -150,7 +154,7 @@ def test_run_history_and_level_fork_on_langgraph_dev(server: str) -> None:
     ]  # fmt: skip
     assert all(r["checkpoint_id"] and r["beam_rewards"] for r in parent["level_table"])
     assert got["at_level"]["values"]["closed"] == {"stage": "system_prompt", "level": K}
-    assert got["at_level"]["next"] == ["prepare_level"]
+    assert got["at_level"]["next"] == ["sample_query"]
     assert len(got["history"]) > 20
 
     # the SDK fork at level K: levels 0..K are the parent's, later levels re-judged differently

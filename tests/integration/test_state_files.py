@@ -3,7 +3,6 @@ read commands write nothing; honest advice after a failure; model provenance."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,21 +15,14 @@ import pytest
 from langgraph.runtime import Runtime
 
 from drpo.cli.main import main
-from drpo.core.config import Context
-from drpo.core.scoring import Verdict, dynamic_judge
+from drpo.core.context import Context
 from drpo.core.state import JudgeTask
-from drpo.core.summary import comparable
+from drpo.llm.judges import Verdict, dynamic_judge
+from drpo.runtime.summary import comparable
 from tests.conftest import STOP_AT, TINY
+from tests.support.files import tree_digest
 
 Damage = Callable[[Path], None]
-
-
-def _tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +151,7 @@ def test_damaged_state_is_one_line_exit_2_and_changes_nothing(
     run, damage, needle, commands = CASES[name]
     root = _copy(runs, tmp_path)
     damage(root)
-    before = _tree(root)
+    before = tree_digest(root)
     for command in ("show", "export", "resume") if run == "done" else ("show", "resume"):
         argv = [command, run, "--run-dir", str(root)]
         if command == "export":
@@ -172,18 +164,18 @@ def test_damaged_state_is_one_line_exit_2_and_changes_nothing(
             assert lines[0].startswith("drpo: error: ") and needle in lines[0], (command, out.err)
         else:  # a read command does not need the damaged file
             assert code == 0, (command, out.err)
-        assert _tree(root) == before, f"{command} changed the run dir"
+        assert tree_digest(root) == before, f"{command} changed the run dir"
     assert not (tmp_path / "pack.json").exists() or "export" not in commands
 
 
 def test_read_commands_write_nothing(runs: Path, tmp_path: Path) -> None:
     """show and export open the checkpoints read-only: no -wal/-shm file, no new database."""
     root = _copy(runs, tmp_path)
-    before = _tree(root)
+    before = tree_digest(root)
     for run in ("done", "stopped"):
         assert main(["show", run, "--run-dir", str(root), "--json"]) == 0
     assert main(["export", "done", "--run-dir", str(root), "-o", str(tmp_path / "p.json")]) == 0
-    assert _tree(root) == before
+    assert tree_digest(root) == before
     (root / "new").mkdir()  # a run created but never executed reads as not started
     shutil.copy(root / "done" / "run.json", root / "new" / "run.json")
     assert main(["show", "new", "--run-dir", str(root)]) == 0

@@ -16,12 +16,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from benchmarks.processes import free_port, stop, wait_until_up
 from drpo.cli.budget import EXIT_STOPPED
 from drpo.cli.main import main
-from drpo.core.summary import comparable
+from drpo.runtime.summary import comparable
 from tests.conftest import read_log, show
 from tests.langgraph_dev import UI_TOKEN
+from tests.support.processes import free_port, stop, wait_until_up
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip

@@ -22,11 +22,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from benchmarks.processes import free_port, stop, wait_until_up
 from drpo.cli.main import main
 from tests.conftest import ENV, small_config
 from tests.fault_server import FaultServer
 from tests.langgraph_dev import UI_HEADERS, UI_TOKEN, judged_by, langgraph_dev
+from tests.support.processes import free_port, stop, wait_until_up
 
 FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3"]
 
@@ -86,7 +86,8 @@ def test_inspect_and_steer_a_run(ui: str, browser: WebDriver, tmp_path: Path) ->
     assert text(browser, "#run-status") == "waiting for approval"
     assert text(browser, "[data-fact='stage']") == "system_prompt"
     assert text(browser, "[data-fact='last finished level']") == "1"
-    assert "review_best" in browser.find_element(By.ID, "graph").get_attribute("innerHTML")
+    drawing = browser.find_element(By.ID, "graph").get_attribute("innerHTML")
+    assert all(step in drawing for step in ("review_best", "sample_query", "retrieve_icl"))
     # the levels of both stages: a table row and a chart point each (best and beam rewards)
     rows = browser.find_elements(By.CSS_SELECTOR, "#level-table tbody tr")
     assert [(r.get_attribute("data-stage"), r.get_attribute("data-level")) for r in rows] == [

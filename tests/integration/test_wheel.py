@@ -1,11 +1,14 @@
-"""A wheel built from the repository works from another directory (issue 15, item 6).
+"""A wheel built from the repository works from another directory with only the dependencies it
+declares (issues 15 and 23).
 
 The wheel is built from a copy of the files git knows (plus the git-ignored mermaid bundle that
-scripts/fetch_mermaid.sh fetches), then installed with --no-deps into a fresh venv whose
-dependencies come from this venv's site-packages through a .pth line (that directory's own .pth
-files, the editable install's finder among them, are not executed). The installed `drpo` then runs
-in a directory outside the checkout, without PYTHONPATH: vendored data, judge templates, URIAL and
-upstream prompts and the inspector's page and mermaid must all come from the wheel.
+scripts/fetch_mermaid.sh fetches), then installed with --no-deps into a fresh venv that sees only
+the distributions its Requires-Dist needs (the closure, resolved offline against this venv's
+installed distributions: tests/support/dists.py links their files into one folder, which the
+venv's site adds; nothing else of this venv, the editable install included, is importable there).
+Every module of the wheel must import there, and the installed `drpo` then runs in a directory
+outside the checkout, without PYTHONPATH: vendored data, judge templates, URIAL and upstream
+prompts and the inspector's page and mermaid must all come from the wheel.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -24,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import free_port, stop, wait_until_up
+from tests.support.dists import closure, link_files, requires_dist
+from tests.support.processes import free_port, stop, wait_until_up
 
 HERE = Path(__file__).resolve().parent
 TOP = ["git", "rev-parse", "--show-toplevel"]  # the checkout, wherever this file moves
@@ -90,8 +93,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             check=True, capture_output=True, text=True,
         ).stdout.strip()
     )  # fmt: skip
-    deps = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
-    (site / "drpo_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
+    deps = root / "deps"  # the declared dependencies and what they need: nothing else
+    link_files(closure(requires_dist(wheel)), deps)
+    (site / "drpo_test_deps.pth").write_text(f"import site; site.addsitedir({str(deps)!r})\n")
     subprocess.run(
         [*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
         check=True, capture_output=True, text=True,
@@ -136,6 +140,41 @@ def test_installed_modules_and_resources_come_from_the_wheel(installed: Installe
     paths = [Path(p) for p in json.loads(out)]
     assert all(p.is_relative_to(installed.site) for p in paths), paths
     assert not any(p.resolve().is_relative_to(REPO) for p in paths), paths
+
+
+# every module of the wheel's packages, imported in the venv of declared dependencies only
+IMPORT_ALL = """
+import importlib, importlib.util, json, pkgutil, sys
+names, failed = [], {}
+for top in sys.argv[1:]:
+    names.append(top)
+    walked = pkgutil.walk_packages(importlib.import_module(top).__path__, top + ".")
+    names += [m.name for m in walked if not m.name.endswith(".__main__")]
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed[name] = repr(exc)
+outside = [m for m in ("pytest", "selenium", "langgraph_api", "hypothesis", "tests")
+           if importlib.util.find_spec(m) is not None]
+print(json.dumps({"modules": names, "failed": failed, "outside": outside}))
+"""
+
+
+def test_every_module_imports_with_only_the_declared_dependencies(installed: Installed) -> None:
+    out = subprocess.run(
+        [str(installed.python), "-c", IMPORT_ALL, *PACKAGES], cwd=installed.work,
+        env=installed.env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout)
+    assert seen["failed"] == {}, "a module needs an undeclared dependency: " + str(seen["failed"])
+    # the test venv's other packages (test-only ones among them) are out of reach
+    assert seen["outside"] == []
+    modules = {*_known_files(*PACKAGES)}
+    wanted = {m.removesuffix(".py").replace("/", ".").removesuffix(".__init__") for m in modules
+              if m.endswith(".py") and not m.endswith("__main__.py")}  # fmt: skip
+    assert wanted <= set(seen["modules"]), sorted(wanted - set(seen["modules"]))
 
 
 def test_optimize_and_show_from_another_directory(

@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from drpo.core.messages import build_messages
-from drpo.core.models import get_chat_model
+from drpo.llm.backends.registry import get_chat_model
 from drpo.serving.aligned import AlignedChatModel, PackError
 from tests.packs import make_pack
 

@@ -10,13 +10,13 @@ import pytest
 
 from drpo.cli.main import main
 from tests.conftest import show
+from tests.support.runs import optimize
 
-FAKE = ["--models", "fake", "--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3",
-        "--select", "last-beam"]  # fmt: skip
+FAKE = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3", "--select", "last-beam"]
 
 
 def _optimize(run_dir: Path, run_id: str, *extra: str) -> int:
-    return main(["optimize", "--run-dir", str(run_dir), "--run-id", run_id, *FAKE, *extra])
+    return optimize(run_dir, run_id, "fake", *FAKE, *extra)
 
 
 def _answer(run_dir: Path, run_id: str, *args: str) -> int:

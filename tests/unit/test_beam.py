@@ -9,10 +9,11 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 from langgraph.store.memory import InMemoryStore
 
-from drpo.core.config import Context
+from drpo.core.context import Context
 from drpo.core.records import read_levels
 from drpo.core.state import Candidate, DRPOState, Evaluation
-from nodes.prune_beam import prune_beam, tie_break
+from drpo.core.state import seeded_hash as tie_break
+from nodes.prune_beam import prune_beam
 from tests.conftest import fake_context, fake_spec, run_once, small_config
 
 
@@ -66,8 +67,6 @@ def _cand(cid: str, track: str = "t", level: int = 1) -> Candidate:
         "level": level,
         "parent": "t:L00",
         "text": cid,
-        "analysis": "",
-        "thought": "",
     }
 
 
@@ -96,7 +95,7 @@ def test_prune_beam_alone_ranks_by_mean_reward_over_queries() -> None:
             _ev("c", 3, "q2"),  # mean 3, after "a" on ties
             _ev("old", 5, "q1") | {"candidate": _cand("old", level=0)},
         ],
-        "proposals": [_cand("a"), _cand("b"), _cand("c"), _cand("d")],
+        "proposals": [{**_cand(c), "analysis": "", "thought": ""} for c in "abcd"],
         "beam": {"t": []},
     }
     store = InMemoryStore()

@@ -10,9 +10,10 @@ import pytest
 from drpo.cli.budget import EXIT_BUDGET
 from drpo.cli.main import main
 from drpo.core.config import RunConfig
-from drpo.core.cost import expected_calls
-from drpo.core.summary import comparable
+from drpo.llm.cost import expected_calls
+from drpo.runtime.summary import comparable
 from tests.conftest import fake_spec, read_log, show
+from tests.support.runs import optimize
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip
@@ -20,11 +21,7 @@ SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_leve
 
 
 def _optimize(run_dir: Path, run_id: str, log: Path, *extra: str) -> int:
-    return main(
-        ["optimize", "--run-dir", str(run_dir), "--run-id", run_id, "--models", fake_spec(log)]
-        + ARGS
-        + list(extra)
-    )
+    return optimize(run_dir, run_id, fake_spec(log), *ARGS, *extra)
 
 
 def test_max_calls_stops_and_resume_finishes_like_an_unbudgeted_run(
@@ -118,7 +115,7 @@ def test_usage_is_json_in_the_run_dir(tmp_path: Path) -> None:
 
 
 def test_usage_file_counts_whole_lines_and_skips_a_torn_last_one(tmp_path: Path) -> None:
-    from drpo.core.usage import Usage
+    from drpo.llm.usage import Usage
 
     path = tmp_path / "usage.jsonl"
     usage = Usage(path)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from drpo.cli.main import main
-from drpo.core.budget_plan import Plan, least_budget, level_calls, reserve
 from drpo.core.config import RunConfig
 from drpo.core.data import load_icl
+from drpo.llm.budget_plan import Plan, least_budget, level_calls, reserve
 from drpo.runtime.runner import Run
 from tests.conftest import show
 

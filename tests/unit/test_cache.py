@@ -15,15 +15,14 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from drpo.core.calls import call_json, call_text
-from drpo.core.models import get_chat_model
-from drpo.core.models.registry import with_params
 from drpo.core.schemas import PromptTransitionReply
-from drpo.core.session import Session
-from drpo.core.summary import comparable
-from drpo.core.usage import Usage
+from drpo.llm.backends.registry import get_chat_model, with_params
+from drpo.llm.calls import call_json, call_text
+from drpo.llm.session import Session
+from drpo.llm.usage import Usage
 from drpo.runtime.cache import LLMCache
 from drpo.runtime.file_checks import StateFileError
+from drpo.runtime.summary import comparable
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 ROLE_OF_KIND = {
@@ -209,7 +208,7 @@ def test_a_failed_write_behind_stops_the_next_call_with_the_cache_named(tmp_path
 
 
 def test_the_key_of_a_lookup_is_kept_for_its_update_and_equals_a_fresh_one() -> None:
-    from drpo.core.hooks import _key_of, cache_key
+    from drpo.llm.model_hooks import _key_of, cache_key
 
     prompt, llm = json.dumps(["a prompt"]), json.dumps({"temperature": 0.5})
     key = _key_of("spec", prompt, llm)

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from drpo.core.config import RunConfig
-from drpo.core.cost import expected_calls, paper_a5
+from drpo.llm.cost import expected_calls, paper_a5
 from tests.conftest import fake_context, fake_spec, read_log, run_once
 
 

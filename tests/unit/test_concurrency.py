@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from drpo.core.models.fake import FakeChatModel
-from drpo.core.session import current_role
-from drpo.core.summary import comparable
+from drpo.llm.backends.fake import FakeChatModel
+from drpo.llm.session import current_role
+from drpo.runtime.summary import comparable
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from drpo.cli.main import main
-from drpo.core.cost import expected_calls
+from drpo.llm.cost import expected_calls
 from drpo.runtime.runner import Run
 from tests.conftest import read_log, show
+from tests.support.runs import optimize
 
 BASE = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "-K", "1"]
 
@@ -21,9 +22,8 @@ BASE = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "-K", "1"
 def _optimize(runs: Path, run_id: str, log: Path, *extra: str) -> int:
     """A run with the rule before racing (every candidate on every validation query, one
     confirmation look) unless ``extra`` names another; tests/unit/test_racing.py races."""
-    argv = ["optimize", "--run-dir", str(runs), "--run-id", run_id, "--models", f"fake:log={log}"]
     select = [] if "--select" in extra else ["--select", "validation"]
-    return main([*argv, *BASE, *select, *extra])
+    return optimize(runs, run_id, f"fake:log={log}", *BASE, *select, *extra)
 
 
 def _confirmed(tmp_path: Path, run_id: str, judge: str, *extra: str) -> dict:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from dataclasses import fields
 
-from drpo.core.config import Context, described
+from drpo.core.context import Context, described
 from graph import graph
 from tests.conftest import ENV
 

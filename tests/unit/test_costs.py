@@ -4,7 +4,6 @@ and bad input for the new flags (one line, exit 2, nothing written)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -12,9 +11,11 @@ import pytest
 
 from drpo.cli.budget import EXIT_BUDGET
 from drpo.cli.main import main
-from drpo.core.prices import cost, parse_price, table_price
-from drpo.core.summary import comparable
+from drpo.llm.prices import cost, parse_price, table_price
+from drpo.runtime.summary import comparable
 from tests.conftest import fake_spec, read_log, show
+from tests.support.files import tree_digest
+from tests.support.runs import optimize
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip
@@ -25,10 +26,7 @@ PRICES += ["--price", "judge=50/100", "--price", "selector=10/20"]
 
 
 def _optimize(runs: Path, run_id: str, log: Path, *extra: str) -> int:
-    spec = fake_spec(log)
-    return main(
-        ["optimize", "--run-dir", str(runs), "--run-id", run_id, "--models", spec, *ARGS, *extra]
-    )
+    return optimize(runs, run_id, fake_spec(log), *ARGS, *extra)
 
 
 def test_price_table_and_price_flag() -> None:
@@ -116,14 +114,6 @@ def test_max_usd_stops_at_a_checkpoint_and_resumes_to_the_same_result(
     assert sum(row["micro_usd"] for row in pack["usage"].values()) == round(total * 1e6)
 
 
-def _tree(path: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(path.rglob("*"))
-        if p.is_file()
-    }
-
-
 BAD = {
     "structured unknown method": (["--structured", "judge=xml"], "unknown method"),
     "structured unknown role": (["--structured", "critic=tools"], "expected ROLE=METHOD"),
@@ -158,7 +148,7 @@ def test_bad_cost_and_structured_flags(
     flags, message = BAD[case]
     runs = tmp_path / "runs"
     assert _optimize(runs, "ok", tmp_path / "ok.jsonl", "--max-calls", "3") == EXIT_BUDGET
-    before = _tree(runs)
+    before = tree_digest(runs)
     capsys.readouterr()
     assert _optimize(runs, "x", tmp_path / "x.jsonl", *flags) == 2
     err = capsys.readouterr().err
@@ -168,4 +158,4 @@ def test_bad_cost_and_structured_flags(
     assert main(["resume", "ok", "--run-dir", str(runs), *flags]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("drpo: error: "), err
-    assert _tree(runs) == before
+    assert tree_digest(runs) == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter
@@ -12,6 +11,7 @@ import pytest
 
 from drpo.cli.main import main
 from tests.conftest import fake_context, fake_spec, read_log, run_once, show, small_config
+from tests.support.files import tree_digest
 
 
 def test_malformed_replies_are_retried(tmp_path: Path, log_path: Path) -> None:
@@ -27,14 +27,6 @@ def test_malformed_replies_are_retried(tmp_path: Path, log_path: Path) -> None:
     made = Counter(r["kind"] for r in read_log(log_path))
     base = Counter(r["kind"] for r in read_log(tmp_path / "c.jsonl"))
     assert made["judge"] > base["judge"] and made["generate"] == base["generate"]
-
-
-def _digest(path: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(path.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_judge_that_never_parses_fails_clearly_and_resumes(
@@ -126,10 +118,10 @@ def test_bad_files_and_ids_change_nothing(
         fake_context(fake_spec(tmp_path / "l.jsonl")),
         {"icl": {"n": 1, "D": 1}, "system_prompt": {"W": 1, "M": 1, "D": 1, "K": 1, "seeds": 1}},
     )
-    snapshot = _digest(tmp_path / "done")
+    snapshot = tree_digest(tmp_path / "done")
     assert (
         main(["optimize", *base, "--run-id", "done", "--models", "fake", "--icl", "1", "-K", "1"])
         == 2
     )
     assert "already exists" in capsys.readouterr().err
-    assert _digest(tmp_path / "done") == snapshot
+    assert tree_digest(tmp_path / "done") == snapshot

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from drpo.core.calls import call_json
-from drpo.core.models import get_chat_model
 from drpo.core.schemas import (
     AspectSelectionReply,
     PromptTransitionReply,
@@ -21,7 +19,9 @@ from drpo.core.schemas import (
     judge_schema,
     validate_judge_reply,
 )
-from drpo.core.scoring import Overall
+from drpo.llm.backends.registry import get_chat_model
+from drpo.llm.calls import call_json
+from drpo.llm.judges import Overall
 from evals.judge import reply_schema
 from evals.parse import parse_judge_reply
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config

@@ -19,7 +19,7 @@ from drpo.core.limits import (
     loads_bounded,
     resume_hint,
 )
-from drpo.core.models.registry import SpecError, parse_spec
+from drpo.llm.backends.registry import SpecError, parse_spec
 from drpo.serving.pack_schema import PackError, check_pack
 
 

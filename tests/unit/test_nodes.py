@@ -12,13 +12,14 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.store.memory import InMemoryStore
 from pydantic import ValidationError
 
-from drpo.core.calls import DRPOCallError
-from drpo.core.config import Context, RunConfig
+from drpo.core.config import RunConfig
+from drpo.core.context import Context
 from drpo.core.messages import build_messages, clean_completion, render_completion
-from drpo.core.models.registry import SpecError, get_chat_model, parse_spec
 from drpo.core.plan import level_queries
-from drpo.core.scoring import resolve_judge
-from drpo.core.state import Candidate, DRPOState, JudgeTask
+from drpo.core.state import Candidate, DRPOState, JudgeTask, config_of
+from drpo.llm.backends.registry import SpecError, get_chat_model, parse_spec
+from drpo.llm.calls import DRPOCallError
+from drpo.llm.judges import resolve_judge
 from nodes.drop_duplicates import drop_duplicates
 from nodes.judge import judge
 from nodes.select_aspects import cache_key, select_aspects
@@ -37,8 +38,6 @@ def _cand(cid: str, text: str, level: int = 1, track: str = "t") -> Candidate:
         "level": level,
         "parent": None,
         "text": text,
-        "analysis": "",
-        "thought": "",
     }
 
 
@@ -67,7 +66,7 @@ def test_drop_duplicates_keeps_first_distinct_new_state() -> None:
 def test_select_aspects_node_alone_with_fake_model(tmp_path: Path) -> None:
     spec = fake_spec(tmp_path / "l.jsonl")
     runtime = FakeRuntime(fake_context(spec))
-    task = {"query": "How do I bake bread?", "selector": spec, "config": {}}
+    task = {"query": "How do I bake bread?", "max_tokens": 2048}
     out = asyncio.run(select_aspects(task, runtime))  # type: ignore[arg-type]
     assert out["calls"] == {"selector": 1}
     namespace, key = cache_key(spec, "How do I bake bread?")
@@ -90,7 +89,7 @@ def _judge_task(output: str = "An answer.") -> JudgeTask:
             "reasoning": "r",
             "source": "selector",
         },
-        "config": {},
+        "sampling": RunConfig().sampling.model_dump(),
         "then": "choose_prompt",
     }
 
@@ -104,8 +103,6 @@ def test_judge_node_alone_reward_is_mean(tmp_path: Path) -> None:
     scores = [s["score"] for s in ev["scores"].values()]
     assert set(ev["scores"]) == {"Helpfulness", "Clarity"}
     assert ev["reward"] == sum(scores) / 2 and out["calls"] == {"judge": 1}
-    older = {k: v for k, v in _judge_task().items() if k != "then"}  # sent by an older drpo
-    assert asyncio.run(judge(older, runtime)).goto == "prune_beam"  # type: ignore[arg-type]
 
 
 def test_judge_node_raises_a_named_error_after_retries(tmp_path: Path) -> None:
@@ -180,13 +177,9 @@ def test_openai_compatible_key_comes_from_env(monkeypatch: pytest.MonkeyPatch) -
     assert "sk-test-secret" not in repr(model) and "sk-test-secret" not in str(model.model_dump())
 
 
-def test_a_config_is_validated_once_per_dict_and_again_for_a_new_one() -> None:
-    from drpo.core.state import config_of
-
+def test_a_config_is_validated_each_time_it_is_read() -> None:
     raw = small_config()
-    first = config_of(raw)
-    assert config_of(raw) is first  # the same dict: not validated again
     changed = {**raw, "system_prompt": {**raw.get("system_prompt", {}), "W": 3}}
-    assert config_of(changed).system_prompt.W == 3 and config_of(raw) is not first
+    assert config_of(changed).system_prompt.W == 3 and config_of(raw).system_prompt.W != 3
     with pytest.raises(ValidationError):
         config_of({"no_such_field": 1})

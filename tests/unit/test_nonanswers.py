@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from drpo.cli.main import main
 from drpo.core.config import Sampling
 from tests.conftest import SMALL, fresh_clients, fresh_provider, show
 from tests.openai_server import OpenAIServer, cap_of, method_of
+from tests.support.runs import optimize
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +24,7 @@ def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _optimize(runs: Path, spec: str, *extra: str) -> int:
-    return main(
-        ["optimize", "--run-dir", str(runs), "--run-id", "n", "--models", spec, *SMALL, *extra]
-    )
+    return optimize(runs, "n", spec, *SMALL, *extra)
 
 
 def _run_against(tmp_path: Path, server: OpenAIServer) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -22,9 +22,9 @@ from langchain_core.messages import AIMessage
 
 from drpo.core.aspects import ASPECTS
 from drpo.core.meta_prompts import JUDGE, SELECT_ASPECTS, aspect_list, eval_dict
-from drpo.core.models.structured import parse_reply
-from drpo.core.replies import extract_json
 from drpo.core.schemas import judge_schema, validate_judge_reply
+from drpo.llm.backends.structured import parse_reply
+from drpo.llm.replies import extract_json
 from tests.properties import PARSE_ERRORS, SETTINGS, floor
 
 NAMES = list(ASPECTS)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from drpo.cli.main import main
-from drpo.core.cost import phase_calls
 from drpo.core.racing import SELECTIONS
+from drpo.llm.cost import phase_calls
 from drpo.runtime.runner import Run
 from tests.conftest import show
 

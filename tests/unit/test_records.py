@@ -18,11 +18,10 @@ from drpo.core.records import (
     copy_records,
     read_former,
     read_plan,
+    remembered,
     write_lineage,
     write_plan,
 )
-from drpo.core.session import Session
-from drpo.core.usage import Usage
 from nodes.select_aspects import cache_key, lookup_aspects
 from tests.conftest import fake_context
 
@@ -45,7 +44,7 @@ class CountingStore(InMemoryStore):
 def test_lineage_and_plan_are_read_from_the_store_once_per_execution() -> None:
     async def scenario() -> None:
         store = CountingStore()
-        async with Session(usage=Usage()).active():
+        async with remembered():  # as a run's execution is (drpo/runtime/runner.py)
             await write_plan(store, "t", ["q1", "q2"])
             await write_lineage(store, "t", "system_prompt", 1, "c1", ["p0"])
             assert await read_plan(store, "t") == ["q1", "q2"]
@@ -63,7 +62,7 @@ def test_lineage_and_plan_are_read_from_the_store_once_per_execution() -> None:
             assert await copy_records(store, "t", store, "f", "system_prompt", 1) == 3
             assert await read_former(store, "f", "c1") == ["p0"]
             assert await read_plan(store, "f") == ["q1", "q2"]
-        # no session (LangGraph's server, whose clients may edit the store): always read
+        # outside an execution (LangGraph's server, whose clients may edit the store): always read
         before = sum(store.reads.values())
         await store.aput((LINEAGE, "t"), "c1", {"former": ["edited"]}, index=False)
         assert await read_former(store, "t", "c1") == ["edited"]

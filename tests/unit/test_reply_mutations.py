@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage
 
 from drpo.core.aspects import ASPECTS
-from drpo.core.models.structured import parse_reply
 from drpo.core.schemas import (
     AspectSelectionReply,
     PromptTransitionReply,
     judge_schema,
     validate_judge_reply,
 )
-from drpo.core.scoring import Overall
+from drpo.llm.backends.structured import parse_reply
+from drpo.llm.judges import Overall
 from tests.properties import PARSE_ERRORS, SETTINGS, floor
 
 NAMES = list(ASPECTS)

@@ -1,5 +1,5 @@
 """Search ablations (Table 4): greedy = beam with W=1; mc = one-step samples from s_0, as many as
-beam proposes; call counts against A.5 and drpo/core/cost.py."""
+beam proposes; call counts against A.5 and drpo/llm/cost.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from drpo.cli.main import main
 from drpo.core.config import RunConfig
-from drpo.core.cost import children_per_level, expected_calls, paper_a5
+from drpo.llm.cost import children_per_level, expected_calls, paper_a5
 from tests.conftest import fake_context, fake_spec, read_log, run_once
 
 STAGE = {"W": 2, "M": 3, "D": 3, "K": 1, "seeds": 8, "select": "last-beam"}

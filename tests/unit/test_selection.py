@@ -11,14 +11,14 @@ import pytest
 
 from drpo.cli.main import main
 from tests.conftest import fake_context, fake_spec, read_log, run_once, show
+from tests.support.runs import optimize
 
 BASE = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "-K", "1"]
 
 
 def _optimize(runs: Path, run_id: str, log: Path, *extra: str) -> int:
     """With the rule before racing (tests/unit/test_racing.py races)."""
-    argv = ["optimize", "--run-dir", str(runs), "--run-id", run_id, "--models", f"fake:log={log}"]
-    return main([*argv, *BASE, "--select", "validation", *extra])
+    return optimize(runs, run_id, f"fake:log={log}", *BASE, "--select", "validation", *extra)
 
 
 def test_validation_selects_on_held_out_queries(
@@ -199,7 +199,7 @@ def test_table5_rows_are_eval_methods(tmp_path: Path) -> None:
 
 
 def test_the_gate_is_a_one_sided_paired_t_test() -> None:
-    from drpo.core.stats import better
+    from drpo.core.intervals import better
 
     # mean 0.5, sd 0.5345, n = 8: t = 0.5 / (0.5345 / sqrt 8) = 2.646 > 1.895 (df 7, 5%)
     assert better([1, 0, 1, 0, 1, 0, 1, 0])

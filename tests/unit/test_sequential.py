@@ -12,9 +12,9 @@ from statistics import fmean
 
 import pytest
 
+from drpo.core.intervals import better, t95
 from drpo.core.racing import SELECTIONS, Race
 from drpo.core.sequential import SequentialTest, paired, t_ppf, t_sf, z_boundaries
-from drpo.core.stats import better, t95
 
 # mean 0.5, sd 0.7746 over 10 differences: t = 2.041, between the one-sided 95% quantile of
 # t(9) (1.833) and the two-sided one (2.262)

@@ -1,4 +1,4 @@
-"""The simulated world (drpo/core/models/sim.py): replies parse, q propagates, the noise is as
+"""The simulated world (drpo/llm/backends/sim.py): replies parse, q propagates, the noise is as
 stated, and the real graph runs on it end to end."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from drpo.core.aspects import ASPECTS
-from drpo.core.config import Context
+from drpo.core.context import Context
 from drpo.core.messages import build_messages
 from drpo.core.meta_prompts import (
     JUDGE,
@@ -19,8 +19,15 @@ from drpo.core.meta_prompts import (
     aspect_list,
     eval_dict,
 )
-from drpo.core.models.registry import SpecError, get_chat_model, parse_spec
-from drpo.core.models.sim import (
+from drpo.core.schemas import (
+    AspectSelectionReply,
+    PromptTransitionReply,
+    ResponseTransitionReply,
+    judge_schema,
+    validate_judge_reply,
+)
+from drpo.llm.backends.registry import SpecError, get_chat_model, parse_spec
+from drpo.llm.backends.sim import (
     NOISE,
     Q0,
     QUERY_SD,
@@ -29,14 +36,7 @@ from drpo.core.models.sim import (
     true_quality,
     with_quality,
 )
-from drpo.core.models.structured import structured_via_json_schema
-from drpo.core.schemas import (
-    AspectSelectionReply,
-    PromptTransitionReply,
-    ResponseTransitionReply,
-    judge_schema,
-    validate_judge_reply,
-)
+from drpo.llm.backends.structured import structured_via_json_schema
 from tests.conftest import run_once
 
 INITIAL = "You are a helpful assistant."

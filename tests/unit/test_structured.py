@@ -16,21 +16,22 @@ import pytest
 
 from drpo.cli.budget import EXIT_BUDGET
 from drpo.cli.main import main
-from drpo.core.models import methods
-from drpo.core.models.structured import json_schema_format
-from drpo.core.models.wire import wire_schema
 from drpo.core.schemas import (
     AspectSelectionReply,
     PromptTransitionReply,
     ResponseTransitionReply,
     judge_schema,
 )
-from drpo.core.scoring import Overall
-from drpo.core.summary import comparable
+from drpo.llm.backends import methods
+from drpo.llm.backends.structured import json_schema_format
+from drpo.llm.backends.wire import wire_schema
+from drpo.llm.judges import Overall
+from drpo.runtime.summary import comparable
 from drpo.ui.backends import LocalRuns
 from drpo.ui.views import ForkRequest
 from tests.conftest import SMALL, TINY, fresh_clients, fresh_provider, show
 from tests.openai_server import OpenAIServer, method_of, schemas_of, strict_violations
+from tests.support.runs import optimize
 
 SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels", "calls")
 REPLY_SCHEMAS: list[Any] = [
@@ -48,9 +49,7 @@ def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _optimize(runs: Path, run_id: str, spec: str, *extra: str, args: list[str] = TINY) -> int:
-    return main(
-        ["optimize", "--run-dir", str(runs), "--run-id", run_id, "--models", spec, *args, *extra]
-    )
+    return optimize(runs, run_id, spec, *args, *extra)
 
 
 @pytest.mark.parametrize("schema", REPLY_SCHEMAS, ids=lambda s: getattr(s, "__name__", "judge"))
