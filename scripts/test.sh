@@ -3,9 +3,9 @@
 #   bash scripts/test.sh          everything (tests/unit + tests/integration: llama.cpp, PostgreSQL,
 #                                 kill-resume, langgraph dev, Chromium, the wheel); what CI runs
 #   bash scripts/test.sh --fast   tests/unit only: fake models, no services (under 90 s)
-# Other arguments go to pytest. Both run on two pytest-xdist workers; tests/conftest.py groups the
-# tests that must share a worker (the llama.cpp ones first), and the order of the collection is
-# the order the work is handed out in (--no-loadscope-reorder).
+# Other arguments go to pytest. Both run on two pytest-xdist workers; tests/conftest.py makes the
+# units of work (the llama.cpp tests one unit, handed out first; then a module each), handed out
+# in the order of the collection (--no-loadscope-reorder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=false

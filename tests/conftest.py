@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -31,45 +32,64 @@ __all__ = ["ENV", "REACHED", "ROOT", "SMALL", "STOP_AT", "TINY", "fake_context",
            "small_config"]  # fmt: skip
 
 
-# pytest-xdist (scripts/test.sh: `-n 2 --dist loadgroup --no-loadscope-reorder`): the order of
-# the collection is the order in which the work is handed out. The llama.cpp tests (real models,
-# CPU-bound) form one group that starts first on one worker; so do the two modules that start
-# `langgraph dev` (its .langgraph_api folder in the checkout is one per cwd), and so do the
-# PostgreSQL tests (test_postgres.py, in their order: see GROUPS); a test using a
-# module-scoped fixture (a server, a wheel, a run) stays on its module's worker, so that the
-# fixture is made once; every other test goes to whichever worker is free.
+# pytest-xdist (scripts/test.sh: `-n 2 --dist loadgroup --no-loadscope-reorder`) hands the work
+# out in units, in the order of the collection: the llama.cpp tests (real models, CPU-bound) as
+# one unit, first, so that two of them never fight for the cores; the two modules that start
+# `langgraph dev` (which keeps its state in the checkout's .langgraph_api) as one; test_postgres.py
+# as one, in its order (four runs at once deadlock on a database none has set up yet); then every
+# other module as a unit of its own (its module-scoped fixtures are made once), those of
+# tests/integration first. The units are this scheduler's, not xdist's `xdist_group` suffixes:
+# pytest 9.2's structured node ids drop those (pytest-xdist issue 1386); the marks stay for
+# `-m` and for tests/integration/conftest.py.
 LLAMA = "llamacpp"
 GROUPS = {
     LLAMA: ("test_llamacpp_server.py", "test_local_models.py", "test_llamacpp.py",
             "test_evals_local.py"),
     "langgraph_dev": ("test_server.py", "test_ui_browser.py"),
-    # in file order on one database: four runs set up an empty one at once and deadlock
     "postgres": ("test_postgres.py",),
 }  # fmt: skip
 
 
-def _group(item: pytest.Item) -> str | None:
-    for name, modules in GROUPS.items():
-        if item.path.name in modules:
-            return name
-    info = getattr(item, "_fixtureinfo", None)
-    defs = [d for ds in (info.name2fixturedefs.values() if info else []) for d in ds]
-    if any(d.scope in ("module", "class") for d in defs):
-        return item.path.name.removesuffix(".py")
-    return None
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its group's name, or its module's path."""
+    path = nodeid.split("::", 1)[0]
+    name = path.rsplit("/", 1)[-1]
+    return next((group for group, files in GROUPS.items() if name in files), path)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def _rank(nodeid: str) -> int:
+    unit = unit_of(nodeid)
+    order = list(GROUPS)
+    return order.index(unit) if unit in order else len(order) + ("integration/" not in unit)
+
+
+class ModuleScheduling(LoadScopeScheduling):
+    """xdist's scope scheduling with unit_of() as the scope."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return unit_of(nodeid)
+
+
+class _Scheduler:
+    """The hook that makes it (registered while xdist is on: pytest refuses an unknown hook)."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ModuleScheduling | None:
+        return ModuleScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_Scheduler(), "drpo-module-scheduling")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups = {item.nodeid: _group(item) for item in items}
     for item in items:
-        if groups[item.nodeid] and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    if config.getoption("dist", "no") == "no":
-        return  # one process: the order is the files' order
-    first = [*GROUPS, *dict.fromkeys(g for g in groups.values() if g and g not in GROUPS)]
-    rank = {name: i for i, name in enumerate(first)}
-    items.sort(key=lambda item: rank.get(groups[item.nodeid] or "", len(rank)))
+        if (unit := unit_of(item.nodeid)) in GROUPS:
+            item.add_marker(pytest.mark.xdist_group(unit))
+    if hasattr(config, "workerinput"):  # a worker: its collection is the order of the work
+        items.sort(key=lambda item: _rank(item.nodeid))
 
 
 @pytest.fixture()

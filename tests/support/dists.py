@@ -1,7 +1,7 @@
 """Only the declared dependencies: the distributions a wheel's Requires-Dist needs (their closure,
 resolved against this venv's installed distributions, markers and extras evaluated), and a folder
-that holds those and nothing else (a symlink to every file each one's RECORD lists), for a fresh
-venv to import from."""
+that holds their files and nothing else (symlinks, after each one's RECORD), for a fresh venv to
+import from."""
 
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ def closure(requires: list[str]) -> dict[str, md.Distribution]:
         if req.marker and not req.marker.evaluate({"extra": extra}):
             continue
         name = canonicalize_name(req.name)
-        dist = installed.get(name)
-        if dist is None or not req.specifier.contains(dist.version, prereleases=True):
-            found = dist.version if dist else "not installed"
-            raise LookupError(f"{req} (needed for extra {extra!r}): {found}")
+        found = installed.get(name)
+        if found is None or not req.specifier.contains(found.version, prereleases=True):
+            version = found.version if found else "not installed"
+            raise LookupError(f"{req} (needed for extra {extra!r}): {version}")
         asked = needed.setdefault(name, set())
         for new in ({"", *req.extras}) - asked:
             asked.add(new)
-            todo += [(Requirement(r), new) for r in dist.requires or []]
+            todo += [(Requirement(r), new) for r in found.requires or []]
     return {name: installed[name] for name in sorted(needed)}
 
 

@@ -55,7 +55,11 @@ def run_once(
 ) -> dict[str, Any]:
     run = Run(run_dir, run_id)
     run.create(RunConfig.model_validate(config), context)
-    return asyncio.run(execute(run, resume=False, progress=lambda _line: None))
+
+    async def go() -> dict[str, Any]:
+        return await execute(run, resume=False, progress=lambda _line: None)
+
+    return asyncio.run(go())
 
 
 def read_log(path: Path) -> list[dict[str, str]]:
