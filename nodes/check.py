@@ -70,6 +70,9 @@ async def check_progress(state: DRPOState, runtime: Runtime[Context]) -> dict[st
     progress = dict(state["progress"])
     best, top = progress["best"], progress.pop("top")
     progress.pop("pending", None)
+    update: dict[str, Any] = {"progress": progress, "evaluations": Overwrite([]), "frontier": []}
+    if not state.get("level_queries"):  # no validation queries left to check on: no check
+        return update
     scored = [c["id"] for c in state.get("frontier", [])]
     rewards = merge_rewards(state, {best["candidate"]["id"]: best["rewards"]}, scored)
     best_rewards = rewards[best["candidate"]["id"]]
@@ -86,7 +89,6 @@ async def check_progress(state: DRPOState, runtime: Runtime[Context]) -> dict[st
         misses=misses,
         checks=[*progress["checks"], check],
     )
-    update: dict[str, Any] = {"progress": progress, "evaluations": Overwrite([]), "frontier": []}
     if misses >= rule.checks:
         update["stall"] = {
             "level": level,
