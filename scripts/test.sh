@@ -24,5 +24,13 @@ pg_env=$(bash scripts/postgres.sh start)
 PGDIR=$(sed -n 's/^PGDIR=//p' <<<"$pg_env")
 trap 'bash scripts/postgres.sh stop "$PGDIR"' EXIT
 export DRPO_TEST_PG_URL=$(sed -n 's/^DRPO_TEST_PG_URL=//p' <<<"$pg_env")
-mypy drpo graph nodes retrieval evals
-python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 "$@"
+# mypy (a minute without its cache) runs beside pytest, in the moments its workers wait
+mypy_log=$(mktemp)
+mypy drpo graph nodes retrieval evals >"$mypy_log" 2>&1 &
+mypy_pid=$!
+trap 'kill $mypy_pid 2>/dev/null || true; rm -f "$mypy_log"; bash scripts/postgres.sh stop "$PGDIR"' EXIT
+status=0
+python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 "$@" || status=$?
+wait $mypy_pid || status=1
+cat "$mypy_log"
+exit $status
