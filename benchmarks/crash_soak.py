@@ -1,22 +1,11 @@
-"""Crash soak: SIGKILL real `drpo` processes (fake model, LLM-call cache off) at random moments,
-resume each time, and check every finished run against an uninterrupted one.
-
-A kill lands after a random number (1..6) of newly finished model calls plus a random fraction
-of a call (calls in flight, in any node of either stage), or, in a resume, at a random moment
-of its start-up. Some kills land while a second `drpo resume --wait` waits on the run's lock
-(it then takes over), some kill that waiting process itself; a plain `drpo resume` started while
-the run is written must be refused (exit 2, naming the writer's pid). Checked for each run:
-the summary equals the reference exactly (calls per role included), the distinct calls made are
-exactly the reference's, and for each kill the calls started again by the next writer are at
-most the calls in flight at the kill (tests/support/kills.py); killing a waiting process changes
-nothing.
+"""Crash soak from the command line: SIGKILL real `drpo` processes at random moments, resume,
+and check every run against an uninterrupted one (what is killed and checked:
+tests/support/soak.py, which tests/integration/test_postgres.py also runs briefly).
 
     python -m benchmarks.crash_soak --kills 100 [--checkpointer postgresql://...] [--seed 1]
     python -m benchmarks.crash_soak --kills 20 --fork   # every run a `drpo fork` at level 1
 
-writes benchmarks/results/crash_soak[_postgres].json (the lead runs the 100-kill version). The
-soak itself is tests/support/soak.py; tests/integration/test_postgres.py runs a short version on
-both checkpointers.
+writes benchmarks/results/crash_soak[_postgres].json.
 """
 
 from __future__ import annotations
