@@ -78,9 +78,19 @@ class _Scheduler:
         return ModuleScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's tmp_path plugin is configured
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_Scheduler(), "drpo-module-scheduling")
+    # one embedding cache per session, in pytest's temporary root (shared by the xdist workers
+    # and their drpo subprocesses; pytest deletes old roots): a seed query is embedded once,
+    # later runs do not load torch. tests/integration/test_retrieval.py turns it off.
+    if "DRPO_EMBEDDING_CACHE" not in os.environ:
+        root = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+        root = root.parent if hasattr(config, "workerinput") else root
+        os.environ["DRPO_EMBEDDING_CACHE"] = ENV["DRPO_EMBEDDING_CACHE"] = str(
+            root / "embeddings.sqlite"
+        )
 
 
 @pytest.hookimpl(tryfirst=True)

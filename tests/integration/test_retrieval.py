@@ -8,7 +8,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -64,8 +64,16 @@ def queries_of(rows: Sequence[ICLExample]) -> list[str]:
     return [r["query"] for r in rows]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_embedding_cache() -> Iterator[None]:
+    """These tests run the model itself: no vector is read back from the embedding cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRPO_EMBEDDING_CACHE", "off")
+        yield
+
+
 @pytest.fixture(scope="module")
-def idx() -> ICLIndex:
+def idx(no_embedding_cache: None) -> ICLIndex:
     get_embedder()  # load the model once for the module
     return ICLIndex.build(POOL)
 
