@@ -69,9 +69,12 @@ def model_identity(model_id: str = DEFAULT_EMBEDDING_MODEL) -> str:
         return identity
 
 
-def embed(texts: Sequence[str], model_id: str = DEFAULT_EMBEDDING_MODEL) -> np.ndarray:
+def embed(
+    texts: Sequence[str], model_id: str = DEFAULT_EMBEDDING_MODEL, remember: bool = True
+) -> np.ndarray:
     """Encode `texts` into float32, L2-normalised rows of shape [n, dim]; cached texts are read
-    back, and only new ones go to the model."""
+    back, and only new ones go to the model. ``remember=False`` writes nothing to the cache (a
+    served user's queries stay off the disk)."""
     cache = shared_cache() if texts else None
     if cache is None:
         return _encode(texts, model_id)
@@ -82,7 +85,8 @@ def embed(texts: Sequence[str], model_id: str = DEFAULT_EMBEDDING_MODEL) -> np.n
     missing = [i for i, row in enumerate(rows) if row is None]
     if missing:
         fresh = _encode([texts[i] for i in missing], model_id)
-        cache.put_many(identity, [texts[i] for i in missing], fresh)
+        if remember:
+            cache.put_many(identity, [texts[i] for i in missing], fresh)
         for slot, i in enumerate(missing):
             rows[i] = fresh[slot]
     return np.ascontiguousarray(np.stack([row for row in rows if row is not None]), np.float32)

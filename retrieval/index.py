@@ -119,16 +119,19 @@ class ICLIndex:
         if k < 0 or k > len(self.examples):
             raise ValueError(f"k={k} must be between 0 and the pool size {len(self.examples)}")
 
-    def search(self, query: str, k: int) -> list[ICLExample]:
+    def search(self, query: str, k: int, remember: bool = True) -> list[ICLExample]:
         """The k examples whose queries are most similar to `query`, best first."""
-        return self.search_many([query], k)[0]
+        return self.search_many([query], k, remember)[0]
 
-    def search_many(self, queries: Sequence[str], k: int) -> list[list[ICLExample]]:
-        """Batched search: one embed call and one FAISS search for all queries."""
+    def search_many(
+        self, queries: Sequence[str], k: int, remember: bool = True
+    ) -> list[list[ICLExample]]:
+        """Batched search: one embed call and one FAISS search for all queries (``remember``:
+        whether their embeddings may be cached, retrieval/embeddings.py)."""
         self._check_k(k)
         if k == 0 or not queries:
             return [[] for _ in queries]
-        _, ids = self.index.search(embed(queries, self.model_id), k)
+        _, ids = self.index.search(embed(queries, self.model_id, remember), k)
         return [[ICLExample(**self.examples[int(i)]) for i in row if i >= 0] for row in ids]
 
 

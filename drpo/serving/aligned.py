@@ -77,7 +77,8 @@ class AlignedChatModel(ReplyChatModel):
         if self.k == 0 or not self.icl_examples:
             return []
         cache = Path(self.index_cache_dir) if self.index_cache_dir else None
-        return get_index(self.icl_examples, self.embedding_model, cache).search(query, self.k)
+        index = get_index(self.icl_examples, self.embedding_model, cache)
+        return index.search(query, self.k, remember=False)  # user queries stay off the disk
 
     def compose(self, messages: Sequence[BaseMessage], icl: list[ICLExample]) -> list[BaseMessage]:
         """P (+ the caller's system text), I_K, earlier turns, the last user message."""

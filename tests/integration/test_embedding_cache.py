@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import embed
+from drpo.core.messages import ICLExample
+from drpo.serving.aligned import AlignedChatModel
+from retrieval import DEFAULT_EMBEDDING_MODEL, embed
 from retrieval.embedding_cache import EmbeddingCache
 from retrieval.embeddings import model_identity
 from tests.conftest import ENV, ROOT
@@ -97,3 +99,19 @@ def test_an_unusable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.M
     blocker.write_text("not a folder")
     monkeypatch.setenv("DRPO_EMBEDDING_CACHE", str(blocker / "embeddings.sqlite"))
     np.testing.assert_allclose(embed(TEXTS[:1]), _model_vectors(monkeypatch, TEXTS[:1]), atol=1e-6)
+
+
+def test_served_queries_are_not_written(cache_file: Path) -> None:
+    pool = [ICLExample(query=t, response=f"answer {i}") for i, t in enumerate(TEXTS)]
+    model = AlignedChatModel(
+        base_spec="fake", system_prompt="Be kind.", icl_examples=pool, k=1,
+        embedding_model=DEFAULT_EMBEDDING_MODEL,
+    )  # fmt: skip
+    question = "My secret question about bread"
+    assert model.retrieve(question) == [pool[0]]
+    identity = model_identity()
+    cache = EmbeddingCache(cache_file)
+    assert cache.get_many(identity, [question]) == [None]
+    assert all(v is not None for v in cache.get_many(identity, TEXTS))  # the pack's are kept
+    embed([question], remember=False)
+    assert cache.get_many(identity, [question]) == [None]
