@@ -6,6 +6,8 @@ msgpack cannot encode is an error, and only msgpack's safe types are decoded.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +25,7 @@ from drpo.runtime.sqlite_threads import threaded_saver, threaded_store
 # pickle_fallback=False: no pickle either way; allowed_msgpack_modules=None: strict decoding.
 SERDE = JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
 _SETUP_LOCK = 0x445250  # pg advisory lock: concurrent first runs must not race on CREATE TABLE
+_SETUP_WAIT_S = 300.0
 
 
 @asynccontextmanager
@@ -87,13 +90,32 @@ async def _postgres(
     async with await connect() as conn, await connect() as store_conn:
         saver = AsyncPostgresSaver(conn, serde=SERDE)
         store = AsyncPostgresStore(store_conn)
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        await _setup_lock(conn, redact(url))
         try:
             await saver.setup()
             await store.setup()
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
         yield saver, store
+
+
+async def _setup_lock(conn: Any, where: str) -> None:
+    """Take the setup lock by trying, not by waiting inside a statement: the migrations build
+    indexes CONCURRENTLY, which wait for every open snapshot of the database, and a waiter's
+    `pg_advisory_lock` statement holds one (four first runs at once deadlocked)."""
+    deadline = time.monotonic() + _SETUP_WAIT_S
+    while True:
+        row = await (
+            await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK,))
+        ).fetchone()
+        if row and row["ok"]:
+            return
+        if time.monotonic() > deadline:
+            raise PersistenceError(
+                f"{where}: another run has been setting up its tables for "
+                f"{_SETUP_WAIT_S:.0f} s; try again"
+            )
+        await asyncio.sleep(0.05)
 
 
 async def holds_thread(run_dir: Path, root: Path, url: str | None, thread: Any) -> bool:

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from drpo.cli.main import main
 from drpo.runtime.summary import comparable
@@ -130,8 +132,27 @@ def test_crash_soak_short(tmp_path: Path, store: str, request: pytest.FixtureReq
     )
 
 
-def test_four_runs_at_once_on_one_database_stay_isolated(tmp_path: Path, pg_url: str) -> None:
-    """Two configs x two runs each, all four at once on one database (and one store)."""
+@pytest.fixture()
+def empty_db(pg_url: str) -> Iterator[str]:
+    """A database nobody has set up yet (its own, dropped afterwards)."""
+    name = f"drpo_empty_{os.getpid()}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def test_four_runs_at_once_on_one_database_stay_isolated(tmp_path: Path, empty_db: str) -> None:
+    """Two configs x two runs each, all four at once on one database (and one store) that none
+    has set up yet: the first runs' table setup must not deadlock (it did, with the setup lock
+    taken by a waiting statement while the migrations built indexes CONCURRENTLY)."""
+    pg_url = empty_db
     tag = f"iso-{os.getpid()}"
     procs = {}
     for i in range(4):
