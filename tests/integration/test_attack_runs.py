@@ -54,8 +54,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     more = ["-D", "4", "-M", "2", "--seeds", "12", "--run-id", "k"]
     proc = _drpo(*base[:4], spec, *ARGS[:-2], *more, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while len(read_log(log)) < 12 and time.monotonic() < deadline:
+    wal = root / "k" / "checkpoints.sqlite-wal"
+    # 12 calls made and a checkpoint written (under load the first can come before the second)
+    while not (len(read_log(log)) >= 12 and wal.exists()) and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed mid-search"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert (root / "k" / "checkpoints.sqlite-wal").exists()
