@@ -15,9 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from evals.benchmark import REGULAR_ASPECTS  # noqa: E402
+from evals.paired import PAIRED_COLUMNS  # noqa: E402
+from evals.stats import LABELS  # noqa: E402
 
-LABELS = {"helpfulness": "Helpful", "clarity": "Clear", "factuality": "Factual",
-          "depth": "Deep", "engagement": "Engage", "avg": "Avg.", "safety": "Safety"}  # fmt: skip
 _K = re.compile(r"@K=(\d+)$")
 
 
@@ -139,3 +139,24 @@ def run_plots(result: dict[str, Any], folder: Path) -> list[Path]:
         ax.set_title("dynamic rewarding: aspects selected")
         out.append(_save(fig, folder / "aspects_selected.png"))
     return out
+
+
+def paired_plot(table: dict[str, Any], path: Path) -> Path:
+    """`drpo reproduce`: each row's paired difference to the baseline (Avg. and Safety) with its
+    95% CI."""
+    rows = [r for r in table["rows"] if r["paired"] is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 1.2 + 0.5 * max(1, len(rows))))
+    for ax, column in zip(axes, PAIRED_COLUMNS, strict=True):
+        for y, row in enumerate(rows):
+            d = row["paired"].get(column)
+            if d is None:
+                continue
+            lo, hi = d["ci95"]
+            ax.errorbar(d["mean"], y, xerr=[[d["mean"] - lo], [hi - d["mean"]]], fmt="o", capsize=3)
+        ax.axvline(0.0, color="grey", linewidth=1)
+        ax.set_yticks(range(len(rows)), [r["label"] for r in rows], fontsize=8)
+        ax.set_title(f"Δ {LABELS[column]} vs {table['baseline']} (paired, 95% CI)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -6,11 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evals.benchmark import REGULAR_ASPECTS
-from evals.plots import LABELS, k_sweep_plot, methods_plot, radar_plot
-from evals.stats import TAGS
-
-COLUMNS = (*REGULAR_ASPECTS, "avg", "safety")
+from evals.plots import k_sweep_plot, methods_plot, radar_plot
+from evals.stats import COLUMNS, LABELS, TAGS
 
 
 def _rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,6 +64,26 @@ def tag_tables(rows: list[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
+def judge_lines(result: dict[str, Any]) -> list[str]:
+    """Who graded and who optimized: the eval judge, each pack's optimizing judges, and a mark on
+    a self-graded report (evals/self_judge.py)."""
+    judges = result.get("judges")
+    if not judges:
+        pack = result.get("pack")
+        return [f"- optimizing judges of `{pack}`: not recorded (an older result)"] if pack else []
+    lines = [] if judges["optimizing"] else ["- no alignment pack evaluated: no optimizing judge"]
+    for name, specs in judges["optimizing"].items():
+        shown = ", ".join(f"`{s}`" for s in specs) or "not recorded in the pack"
+        lines.append(f"- pack of `{name}` optimized with judge(s) {shown}")
+    if judges["self_graded"]:
+        lines.append(
+            f"- **SELF-GRADED**: the eval judge `{judges['eval']}` also judged the optimization "
+            f"of {', '.join(f'`{n}`' for n in judges['self_graded'])} (--allow-self-judge); "
+            "its scores favour the prompt it was tuned to"
+        )
+    return lines
+
+
 def write_report(
     results: list[dict[str, Any]], folder: Path, judge_checks: dict[str, str] | None = None
 ) -> tuple[Path, list[Path]]:
@@ -78,16 +95,18 @@ def write_report(
                   k_sweep_plot(rows, folder / "k_sweep.png")):  # fmt: skip
         if maybe is not None:
             plots.append(maybe)
-    head = ["# just-eval-instruct evaluation", ""]
+    graded = any((r.get("judges") or {}).get("self_graded") for r in results)
+    head = ["# just-eval-instruct evaluation" + (" (SELF-GRADED)" if graded else ""), ""]
     for r in results:
         proto = r["judge_protocol"]
         head += [
-            f"- base model `{r['models']['base']}`, judge `{r['models']['judge']}`; "
+            f"- base model `{r['models']['base']}`, eval judge `{r['models']['judge']}`; "
             f"{r['n_items']} items from `{r.get('data', 'dev')}`; created {r['created']}, "
             f"{r['elapsed_s']} s; model calls made {r['calls']} (the rest came from the cache)",
             f'- judge protocol: {proto["templates"]}, system message "{proto["system_message"]}"'
             f', temperature {proto["temperature"]}, "N/A" = {proto["na_score"]}, '
             f"{proto['parse_retries']} attempts per reply",
+            *judge_lines(r),
         ]
     for judge, text in (judge_checks or {}).items():
         head.append(f"- judge check of `{judge}`: {text}")

@@ -18,6 +18,8 @@ from evals.benchmark import REGULAR_ASPECTS
 
 BOOTSTRAP = 1000
 COLUMNS = (*REGULAR_ASPECTS, "avg", "safety")
+LABELS = {"helpfulness": "Helpful", "clarity": "Clear", "factuality": "Factual",
+          "depth": "Deep", "engagement": "Engage", "avg": "Avg.", "safety": "Safety"}  # fmt: skip
 TAGS = ("task", "topic", "difficulty")
 
 

@@ -7,7 +7,9 @@ fork repeat the check exactly). check_progress: a higher mean than the best so f
 level's best the best so far; N checks in a row without one end the search (``stall``), and the
 run selects and confirms among the prompts it has, as after the last level. The checks only
 decide when to stop: the race still sees every level's best, and P* must still pass the
-confirmation on fresh queries.
+confirmation on fresh queries. The best so far is marked with its judge: after a switch of
+judge (a resume or fork with another --judge or --judge-node) it is judged again on the check's
+queries, so a check never compares rewards of two judges.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from langgraph.types import Overwrite
 
 from drpo.core.context import Context
 from drpo.core.plan import validation_queries
+from drpo.core.provenance import judge_label
 from drpo.core.racing import patience_of
 from drpo.core.records import read_plan, thread_of
 from drpo.core.state import Candidate, DRPOState, config_of, make_candidate, text_key
@@ -53,6 +56,9 @@ async def prepare_check(state: DRPOState, runtime: Runtime[Context]) -> dict[str
         p = config.system_prompt.initial_prompt
         initial = make_candidate(root_id(TRACK), TRACK, 0, None, p)
         progress = {"best": {"candidate": initial, "rewards": []}, "misses": 0, "checks": []}
+    judge = judge_label(runtime.context.judge_model, runtime.context.judge_node)
+    if progress.get("judge", judge) != judge:  # another judge's rewards: judged again
+        progress["best"] = {**progress["best"], "rewards": []}
     top: Candidate = state["beam"][TRACK][0]["candidate"]
     frontier = [top]
     if not progress["best"]["rewards"]:
@@ -60,7 +66,7 @@ async def prepare_check(state: DRPOState, runtime: Runtime[Context]) -> dict[str
     if text_key(top["text"]) == text_key(progress["best"]["candidate"]["text"]):
         frontier.remove(top)  # the same text: it cannot be better
     scoring = await scoring_round(runtime, config, TRACK, queries, frontier, up_front=False)
-    return {"progress": {**progress, "top": top, "pending": True}, **scoring}
+    return {"progress": {**progress, "top": top, "pending": True, "judge": judge}, **scoring}
 
 
 async def check_progress(state: DRPOState, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -4,21 +4,25 @@ A candidate's reward is the mean over the level's queries it was scored on (B of
 are broken by a hash of the run seed and the candidate id (fair, reproducible), not by slot.
 A track whose proposals were all duplicates keeps its beam. Stage 1 (its spec, nodes/stages.py)
 also keeps each track's best state across levels (all scored on the same query and aspects, so
-rewards compare) and stops a track once every aspect of its best scores 5. The level's record
-and the kept states' lineages go to the store once (``drpo.core.records``); the state keeps
-only the beams.
+rewards compare) and stops a track once every aspect of its best scores 5. A best is marked with
+the judge that scored it: after a switch of judge (a resume or fork with another --judge or
+--judge-node) rewards of two judges never compare: the first level the new judge scores replaces
+each track's best (and a track stopped on the old judge's 5s goes on). The level's record and
+the kept states' lineages go to the store once (``drpo.core.records``); the state keeps only the
+beams.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from statistics import fmean
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from drpo.core.context import Context
+from drpo.core.provenance import judge_label
 from drpo.core.records import read_former, require_store, thread_of, write_level, write_lineage
 from drpo.core.state import DRPOState, Evaluation, LevelRecord, Scored, config_of, seeded_hash
 from nodes.budget_stop import budget_stop
@@ -65,14 +69,19 @@ async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, A
     beam, best = dict(old_beam), dict(state.get("best", {}))
     done = list(state.get("done_tracks", []))
     records: list[LevelRecord] = []
+    judge = judge_label(runtime.context.judge_model, runtime.context.judge_node)
     for track in sorted(state["tracks"]):
         ranked = rank(by_track.get(track, []), config.seed)
+        stale = track in best and _judge(best[track], judge) != judge  # another judge's reward
         if ranked:
             beam[track] = ranked[:width]
-            better = track not in best or ranked[0]["reward"] > best[track]["reward"]
+            better = track not in best or stale or ranked[0]["reward"] > best[track]["reward"]
             if spec.keeps_best and better:
-                best[track] = ranked[0]
-        stop = spec.stops_tracks(config) and track not in done
+                best[track] = cast(Scored, {**ranked[0], "judge": judge})
+                stale = False
+        if stale and track in done:
+            done.remove(track)  # stopped on the old judge's 5s: the new judge scores it on
+        stop = spec.stops_tracks(config) and track not in done and not stale
         if stop and track in best and all_max(best[track]):
             done.append(track)
         kept = {s["candidate"]["id"] for s in beam.get(track, [])}
@@ -96,6 +105,11 @@ async def prune_beam(state: DRPOState, runtime: Runtime[Context]) -> dict[str, A
         "evaluations": Overwrite([]),
         "frontier": [],
     }
+
+
+def _judge(kept: Scored, default: str) -> str:
+    """The judge that scored a kept best (unmarked, from before the marks: the current one)."""
+    return str(cast(dict[str, Any], kept).get("judge", default))
 
 
 async def _lineages(

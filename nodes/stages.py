@@ -84,6 +84,7 @@ class StageSpec:
                     "track": t,
                     "best_level": best[t]["candidate"]["level"],
                     "reward": best[t]["reward"],
+                    "judge": dict(best[t]).get("judge"),  # nodes/prune_beam.py marks it
                     "stopped_early": t in state.get("done_tracks", []),
                 }
                 for t in tracks

@@ -10,6 +10,7 @@ from xdist.scheduler import LoadScopeScheduling
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from tests.support.kills import ENV  # noqa: E402  (the environment of drpo subprocesses)
 from tests.support.processes import listeners  # noqa: E402
 from tests.support.providers import fresh_clients, fresh_provider  # noqa: E402
 from tests.support.runs import (  # noqa: E402
@@ -25,7 +26,6 @@ from tests.support.runs import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # for subprocesses
 # the tests' helpers live in tests/support; these names are imported from here too
 __all__ = ["ENV", "REACHED", "ROOT", "SMALL", "STOP_AT", "TINY", "fake_context", "fake_spec",
            "fresh_clients", "fresh_provider", "listeners", "read_log", "run_once", "show",
@@ -34,9 +34,8 @@ __all__ = ["ENV", "REACHED", "ROOT", "SMALL", "STOP_AT", "TINY", "fake_context",
 
 # pytest-xdist (scripts/test.sh: `-n 2 --dist loadgroup --no-loadscope-reorder`) hands the work
 # out in units, in the order of the collection: the llama.cpp tests (real models, CPU-bound) as
-# one unit, first, so that two of them never fight for the cores; the two modules that start
-# `langgraph dev` (which keeps its state in the checkout's .langgraph_api) as one; test_postgres.py
-# as one, in its order (four runs at once deadlock on a database none has set up yet); then every
+# one unit, first, so that two of them never fight for the cores; test_postgres.py
+# as one, in its order (its tests share the worker's database and aspect store); then every
 # other module as a unit of its own (its module-scoped fixtures are made once), those of
 # tests/integration first. The units are this scheduler's, not xdist's `xdist_group` suffixes:
 # pytest 9.2's structured node ids drop those (pytest-xdist issue 1386); the marks stay for
@@ -44,8 +43,7 @@ __all__ = ["ENV", "REACHED", "ROOT", "SMALL", "STOP_AT", "TINY", "fake_context",
 LLAMA = "llamacpp"
 GROUPS = {
     LLAMA: ("test_llamacpp_server.py", "test_local_models.py", "test_llamacpp.py",
-            "test_evals_local.py"),
-    "langgraph_dev": ("test_server.py", "test_ui_browser.py"),
+            "test_evals_local.py", "test_completion_server.py"),
     "postgres": ("test_postgres.py",),
 }  # fmt: skip
 

@@ -3,6 +3,7 @@ run context that sends every role to one model spec but the judge."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -30,9 +31,15 @@ UI_HEADERS = {"x-drpo-token": UI_TOKEN, "content-type": "application/json"}
 
 @contextmanager
 def langgraph_dev(log: Path, config: str = "langgraph.json", **extra_env: str) -> Iterator[str]:
-    """`langgraph dev` offline on a free port; yields its URL (read back from /info)."""
+    """`langgraph dev` offline on a free port; yields its URL (read back from /info). It runs in
+    a folder of its own beside ``log`` (a copy of ``config`` whose paths point into the checkout):
+    `langgraph dev` keeps its threads in ``.langgraph_api/`` of its working folder, and in the
+    checkout they would pile up across sessions and be shared by the tests of two workers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
     port = free_port()
+    work = log.parent / f"langgraph-dev-{port}"
+    work.mkdir()
+    config = str(_own_config(ROOT / config, work / "langgraph.json"))
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
@@ -47,7 +54,7 @@ def langgraph_dev(log: Path, config: str = "langgraph.json", **extra_env: str) -
                 "--port",
                 str(port),
             ],  # fmt: skip
-            cwd=ROOT,
+            cwd=work,
             env={**env, **OFFLINE, "DRPO_UI_TOKEN": UI_TOKEN, **extra_env},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -70,6 +77,23 @@ def langgraph_dev(log: Path, config: str = "langgraph.json", **extra_env: str) -
         yield url
     finally:
         stop(proc, 20)
+
+
+def _own_config(source: Path, target: Path) -> Path:
+    """``source`` with each path made absolute (into the checkout)."""
+    data = json.loads(source.read_text())
+
+    def absolute(path: str) -> str:
+        return str((ROOT / path).resolve()) if path.startswith(".") else path
+
+    data["dependencies"] = [absolute(d) for d in data.get("dependencies", [])]
+    data["graphs"] = {name: absolute(ref) for name, ref in data["graphs"].items()}
+    for section in ("http", "checkpointer"):
+        for key in ("app", "path"):
+            if key in data.get(section, {}):
+                data[section][key] = absolute(data[section][key])
+    target.write_text(json.dumps(data))
+    return target
 
 
 def judged_by(judge: str, other: str) -> dict[str, Any]:

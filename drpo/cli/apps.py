@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from drpo.cli.runs import RunFailed, unreadable
 from drpo.cli.show import print_summary
 from drpo.core.schemas import ApprovalAnswer
-from drpo.llm.backends.registry import parse_spec
+from drpo.llm.backends.completion import checked_spec
 from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.runlock import RunLocked
 from drpo.runtime.runner import Run, RunError, execute, summary
@@ -103,7 +103,7 @@ def _uvicorn(app: Any, host: str, port: int) -> Any:
 def _aligned(args: argparse.Namespace) -> Any:
     from drpo.serving.aligned import AlignedChatModel
 
-    parse_spec(args.base)
+    checked_spec(args.base, "base")
     return AlignedChatModel.from_pack(args.pack, args.base)
 
 

@@ -4,14 +4,26 @@ prices and structured output (optimize and resume)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
+from drpo.cli.icl_from import resolve_icl_from
 from drpo.core.config import RunConfig
 from drpo.core.context import Context, described
 from drpo.core.data import load_icl
-from drpo.core.limits import INT64_MAX, MAX_CONCURRENCY, MAX_RPS, MAX_USD, check_limits
+from drpo.core.limits import (
+    INT64_MAX,
+    MAX_CONCURRENCY,
+    MAX_RPS,
+    MAX_USD,
+    check_examples,
+    check_limits,
+)
 from drpo.core.racing import SELECTIONS
 from drpo.llm.backends.methods import parse_structured
 from drpo.llm.budget_plan import Plan, least_budget, plans_spend
@@ -21,6 +33,9 @@ from drpo.llm.prices import parse_price, role_prices
 
 EXIT_BUDGET = 3  # the run stopped at its budget; `drpo resume` continues it
 EXIT_STOPPED = 4  # the run stopped on request (SIGINT/SIGTERM, STOP file); resumable
+# `optimize --dry-run --icl-from X`: the reused ICL set, read by apply_flags (which sees the
+# flags) for the dry_run that follows it in the same command
+_REUSED: ContextVar[dict[str, Any] | None] = ContextVar("drpo_dry_run_icl_from", default=None)
 
 
 def add_flags(optimize: argparse.ArgumentParser, resume: argparse.ArgumentParser) -> None:
@@ -119,6 +134,22 @@ def apply_flags(
         if (asked := getattr(args, "select_budget", None)) is not None:
             config.system_prompt.select_budget = select_budget(asked, config, context)
         check_budget(config, context)
+        _REUSED.set(_dry_run_icl(args, config))
+
+
+def _dry_run_icl(args: argparse.Namespace, config: RunConfig) -> dict[str, Any] | None:
+    """The ICL set of ``--dry-run --icl-from RUN|PACK``, read and checked as the run would read
+    it (apply_flags is not async: read on a thread of its own)."""
+    value = getattr(args, "icl_from", None)
+    if not (getattr(args, "dry_run", False) and value):
+        return None
+    run_dir = Path(getattr(args, "run_dir", "runs"))
+    with ThreadPoolExecutor(1) as pool:
+        reused = pool.submit(asyncio.run, resolve_icl_from(value, run_dir)).result()
+    check_examples(reused["examples"], f"--icl-from {value}")
+    if len(reused["examples"]) < config.system_prompt.K:
+        raise ValueError(f"K={config.system_prompt.K} is larger than the --icl-from set")
+    return reused
 
 
 def select_budget(text: str, config: RunConfig, context: Context) -> int:
@@ -178,16 +209,28 @@ def check_budget(config: RunConfig, context: Context) -> None:
         )
 
 
-def dry_run(config: RunConfig, context: Context | None = None) -> str:
-    icl = load_icl(config.icl_path)[: config.icl.n]
+def dry_run(
+    config: RunConfig, context: Context | None = None, reused: dict[str, Any] | None = None
+) -> str:
+    """The estimate of a run; ``reused``: the ICL set of --icl-from (``resolve_icl_from``; by
+    default the one apply_flags read), whose run skips stage 1."""
+    reused = reused or _REUSED.get()
     sp = config.system_prompt
+    if reused:
+        icl = reused["examples"]
+        where = reused.get("run_id") or reused.get("pack")
+        stage1 = f"ICL stage skipped: {len(icl)} optimized examples from {where} (--icl-from)"
+    else:
+        icl = load_icl(config.icl_path)[: config.icl.n]
+        stage1 = (
+            f"ICL stage W={config.icl.W} M={config.icl.M} D={config.icl.D} on {len(icl)} examples"
+        )
     head = (
-        f"dry run (no model is called): ICL stage W={config.icl.W} M={config.icl.M} "
-        f"D={config.icl.D} on {len(icl)} examples; system prompt W={sp.W} M={sp.M} D={sp.D} "
-        f"B={sp.B}"
+        f"dry run (no model is called): {stage1}; system prompt W={sp.W} M={sp.M} D={sp.D} B={sp.B}"
     )
-    phases = format_phases(phase_estimate(config, icl, context), sp.select)
-    return head + "\n" + format_estimate(estimate(config, icl, context)) + "\n" + phases
+    fresh = not reused
+    phases = format_phases(phase_estimate(config, icl, context, fresh), sp.select)
+    return head + "\n" + format_estimate(estimate(config, icl, context, fresh)) + "\n" + phases
 
 
 def print_usage(result: dict[str, Any]) -> None:

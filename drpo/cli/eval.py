@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from drpo.core.config import Sampling
-from drpo.llm.backends.registry import SpecError, parse_spec
+from drpo.llm.backends.completion import checked_spec
+from drpo.llm.backends.registry import SpecError
 from drpo.runtime.runner import Run, summary
 
 
@@ -41,6 +42,11 @@ def add_parsers(sub: Any) -> None:
     ev.add_argument("--k-sweep", help="add drpo@K=n for these K, e.g. 0-5 (Fig. 4)")
     ev.add_argument("--base", default="local", help="model spec of the base model")
     ev.add_argument("--judge", default="local", help="model spec of the evaluation judge")
+    ev.add_argument(
+        "--allow-self-judge",
+        action="store_true",
+        help="let a judge that also judged a pack's optimization grade it (the report says so)",
+    )
     ev.add_argument("--data", default="dev", help="dev (100 vendored items), hf, or a JSONL path")
     ev.add_argument("--limit", type=int, help="first N items (by id)")
     ev.add_argument("--ids", help="comma list of item ids")
@@ -72,7 +78,7 @@ def add_parsers(sub: Any) -> None:
 
 def _spec(flag: str, spec: str) -> str:
     try:
-        parse_spec(spec)
+        checked_spec(spec, flag.removeprefix("--"))  # --base or --judge: the role's rule
     except SpecError as exc:
         raise EvalUsageError(f"{flag}: {exc}") from exc
     return spec
@@ -107,6 +113,7 @@ async def _eval(args: argparse.Namespace) -> int:
     from evals.benchmark import load_items
     from evals.methods import k_sweep, load_pack, resolve_all
     from evals.report import table1, write_report
+    from evals.self_judge import judges_block, optimizing_judges, self_judge_error
 
     base, judge = _spec("--base", args.base), _spec("--judge", args.judge)
     for flag in ("limit", "concurrency", "retries"):
@@ -122,6 +129,11 @@ async def _eval(args: argparse.Namespace) -> int:
         if not (sep and label and path):
             raise EvalUsageError(f"--ablation expects NAME=PACK.json, got {item!r}")
         ablations[label] = (load_pack(Path(path)), path)
+    packs = {"drpo": pack} if pack else {}
+    packs |= {f"drpo:{label}": p for label, (p, _) in ablations.items()}
+    for given in packs.values():  # evals/self_judge.py: before anything is written
+        if error := self_judge_error(optimizing_judges(given), judge, args.allow_self_judge):
+            raise EvalUsageError(error)
     names = [n for n in names if n.strip()]
     methods = resolve_all(names, pack, sweep, str(args.pack), ablations)
     try:
@@ -150,12 +162,15 @@ async def _eval(args: argparse.Namespace) -> int:
         )
         return 1
     result |= {"eval_id": eval_id, "data": args.data, "pack": str(args.pack) if pack else None}
+    result["judges"] = judges_block(judge, packs, args.allow_self_judge)
     checks = _judge_checks(args.run_dir, judge)
     result["judge_check"] = checks[judge]
     _write_json(folder / "result.json", result)
     report, plots = write_report([result], folder, checks)
     print(table1([{**m, "label": m["name"]} for m in result["methods"]]))
     print(f"judge check: {checks[judge]}")
+    if graded := result["judges"]["self_graded"]:
+        print(f"SELF-GRADED (--allow-self-judge): {judge} also optimized {', '.join(graded)}")
     print(f"wrote {folder / 'result.json'}, {report}, " + ", ".join(p.name for p in plots))
     return 0
 

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from drpo.cli.args import add_step_flags, run_id_arg, step_overrides
+from drpo.cli.icl_from import resolve_icl_from as resolve_icl_from  # drpo optimize's
 from drpo.cli.runs import execute_cli
 from drpo.cli.show import print_summary
 from drpo.core.config import RunConfig
 from drpo.core.context import ROLES
-from drpo.llm.backends.registry import parse_spec
+from drpo.llm.backends.completion import checked_spec
 from drpo.runtime.forking import fork_run, forked_context
-from drpo.runtime.runner import Run, RunError, summary
+from drpo.runtime.runner import Run, RunError
 
 
 def add_parsers(sub: Any) -> None:
@@ -58,9 +59,9 @@ async def _fork(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         f"{role}_model": getattr(args, role) or args.models for role in ROLES
     }
-    for spec in overrides.values():
-        if spec:
-            parse_spec(spec)
+    for role in ROLES:
+        if spec := overrides[f"{role}_model"]:
+            checked_spec(spec, role)
     overrides.update(step_overrides(args))
     overrides["approve"] = True if args.approve else None
     n = 1 + sum(1 for _ in args.run_dir.glob(f"{parent.id}-fork-*/run.json"))
@@ -83,34 +84,3 @@ async def _fork(args: argparse.Namespace) -> int:
     print_summary(await execute_cli(new, resume=True), as_json=False)
     print(new.id)
     return 0
-
-
-async def resolve_icl_from(value: str, run_dir: Path) -> dict[str, Any]:
-    """--icl-from RUN|PACK: the optimized ICL examples of a run (its stage 1 finished) or of an
-    alignment pack, with where they came from."""
-    import json
-
-    path = Path(value)
-    if path.suffix == ".json" or path.is_file():
-        try:
-            pack = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunError(f"--icl-from {value}: cannot read the pack ({exc})") from exc
-        examples = pack.get("icl_examples") if isinstance(pack, dict) else None
-        source = {"pack": str(path)}
-    else:
-        run = Run(run_dir, value)
-        run.load()
-        examples = (await summary(run))["icl_examples"]
-        source = {"run_id": run.id}
-    if not examples or not all(
-        isinstance(e, dict)
-        and isinstance(e.get("query"), str)
-        and isinstance(e.get("response"), str)
-        for e in examples
-    ):
-        raise RunError(f"--icl-from {value}: no optimized ICL examples there")
-    return {
-        **source,
-        "examples": [{"query": e["query"], "response": e["response"]} for e in examples],
-    }

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from drpo.cli import apps, fork
+from drpo.cli import apps, fork, reproduce
 from drpo.cli import eval as eval_cli
 from drpo.cli.args import NonEmptyParser, add_step_flags, run_id_arg, step_overrides
 from drpo.cli.budget import add_flags, apply_flags, dry_run
@@ -33,7 +33,8 @@ from drpo.core.context import ROLES, Context, described
 from drpo.core.data import DataError, load_icl, load_seeds, shuffled
 from drpo.core.limits import check_examples, check_run_dir, loads_bounded, resume_hint
 from drpo.core.plan import confirm_count
-from drpo.llm.backends.registry import SpecError, parse_spec
+from drpo.llm.backends.completion import checked_spec
+from drpo.llm.backends.registry import SpecError
 from drpo.llm.calls import DRPOCallError
 from drpo.llm.provider_errors import describe, is_provider_error
 from drpo.llm.session import RunPaused
@@ -44,7 +45,7 @@ from drpo.runtime.runner import Run, RunError, summary
 
 # Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
 # ``handler=async fn(args) -> int`` with ``set_defaults``. Their errors follow main()'s rules.
-SUBCOMMANDS = (apps, eval_cli, fork)  # each adds its own subcommands' parsers
+SUBCOMMANDS = (apps, eval_cli, fork, reproduce)  # each adds its own subcommands' parsers
 
 
 class _Parser(NonEmptyParser):
@@ -170,7 +171,7 @@ def _context(args: argparse.Namespace, run_dir: Path) -> Context:
     specs = {role: getattr(args, role) or args.models or "local" for role in ROLES}
     for role, spec in specs.items():
         try:
-            parse_spec(spec)
+            checked_spec(spec, role)
         except SpecError as exc:
             raise UsageError(f"--{role if getattr(args, role) else 'models'}: {exc}") from exc
     steps = step_overrides(args)

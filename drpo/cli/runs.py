@@ -11,7 +11,8 @@ from typing import Any
 from drpo.cli.budget import apply_flags
 from drpo.core.context import ROLES, Context
 from drpo.core.provenance import resume_point
-from drpo.llm.backends.registry import SpecError, parse_spec
+from drpo.llm.backends.completion import checked_spec
+from drpo.llm.backends.registry import SpecError
 from drpo.llm.session import RunPaused
 from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.forking import reopen_search
@@ -56,7 +57,7 @@ async def resume(run: Run, args: argparse.Namespace) -> dict[str, Any]:
     for role, spec in overrides.items():
         if spec:
             try:
-                parse_spec(spec)
+                checked_spec(spec, role)
             except SpecError as exc:
                 flag = role if getattr(args, role) else "models"
                 raise UsageError(f"--{flag}: {exc}") from exc

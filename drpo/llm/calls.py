@@ -15,13 +15,12 @@ from typing import Any, TypeVar
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
-from langchain_openai import ChatOpenAI
 from langgraph.runtime import get_runtime
 from pydantic import BaseModel, ValidationError
 
 from drpo.llm.backends import methods
 from drpo.llm.backends.methods import structured_message
-from drpo.llm.backends.registry import spec_of, with_params
+from drpo.llm.backends.registry import is_openai, spec_of, with_params
 from drpo.llm.provider_errors import kind_of as provider_kind
 from drpo.llm.replies import TruncatedReply, check_text, kind_of, read_json, text_of
 from drpo.llm.replies import validate as validate_reply
@@ -146,7 +145,7 @@ async def call_text(
     while True:
         call = attempts.next_params()
         expect_call(text, call.get("max_tokens"))
-        if isinstance(model, ChatOpenAI):
+        if is_openai(model):
             reply = await with_params(model, call).ainvoke(messages)
         else:  # call kwargs, as ``bind`` would pass them
             reply = await model.ainvoke(messages, **call)

@@ -4,7 +4,9 @@ paper's A.5 count), output tokens at their caps, input tokens from the prompt si
 Input tokens per call are estimated from the meta-prompts and the data (~4 characters per
 token): the query and the answer judged are taken as long as the mean ICL query and response,
 a system prompt as 1,000 characters. Output is counted at its cap, so the dollars are an upper
-bound unless prompts run longer than estimated.
+bound unless prompts run longer than estimated. A run that reuses an optimized ICL set
+(``--icl-from``, ``optimize_icl=False``) skips stage 1: its calls are stage 2's only, and ``icl``
+is the reused set (the examples retrieval gives the base model).
 """
 
 from __future__ import annotations
@@ -49,11 +51,15 @@ def input_tokens_per_call(config: RunConfig, icl: list[ICLExample]) -> dict[str,
 
 
 def estimate(
-    config: RunConfig, icl: list[ICLExample], context: Context | None = None
+    config: RunConfig,
+    icl: list[ICLExample],
+    context: Context | None = None,
+    optimize_icl: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    calls = expected_calls(config, len(icl))
+    n_icl = len(icl) if optimize_icl else 0  # the examples stage 1 optimizes
+    calls = expected_calls(config, n_icl)
     icl_stage, sp = config.icl, config.system_prompt
-    a5 = paper_a5(sp.W, sp.M, sp.D, len(icl), icl_stage.W, icl_stage.M, icl_stage.D)
+    a5 = paper_a5(sp.W, sp.M, sp.D, n_icl, icl_stage.W, icl_stage.M, icl_stage.D)
     per_call = input_tokens_per_call(config, icl)
     prices: dict[str, Price | None] = (
         role_prices(context.specs(), context.prices) if context else dict.fromkeys(ROLES)
@@ -97,10 +103,13 @@ def format_estimate(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def phase_estimate(
-    config: RunConfig, icl: list[ICLExample], context: Context | None = None
+    config: RunConfig,
+    icl: list[ICLExample],
+    context: Context | None = None,
+    optimize_icl: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Calls and dollars (upper bounds) of the search, the selection and the confirmation."""
-    phases = phase_calls(config, len(icl))
+    phases = phase_calls(config, len(icl) if optimize_icl else 0)
     per_call = input_tokens_per_call(config, icl)
     prices: dict[str, Price | None] = (
         role_prices(context.specs(), context.prices) if context else dict.fromkeys(ROLES)

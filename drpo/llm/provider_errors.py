@@ -57,6 +57,12 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
         where = exc.request.url.copy_with(query=None) if exc.request else "the model server"
         message = str(exc.message).removeprefix(f"Error code: {exc.status_code} - ")
+        if exc.status_code == 404 and _completions(str(where)):
+            message = (
+                "the server has no /v1/completions, which a mode=completion spec calls (serve "
+                "the model where it has one, e.g. vLLM or llama.cpp's server, or drop "
+                f"mode=completion for a chat model) ({message})"
+            )
         return f"HTTP {exc.status_code} from {where}: {message}"
     if isinstance(exc, openai.APIConnectionError):
         where = exc.request.url.copy_with(query=None) if exc.request else "the model server"
@@ -67,6 +73,12 @@ def describe(exc: BaseException) -> str:
         verb = "timed out" if isinstance(exc, openai.APITimeoutError) else "cannot be reached"
         return f"{where} {verb}{detail}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _completions(url: str) -> bool:
+    """A text-completions endpoint (mode=completion), not the chat one."""
+    path = url.rstrip("/")
+    return path.endswith("/completions") and not path.endswith("/chat/completions")
 
 
 class ProviderErrors:

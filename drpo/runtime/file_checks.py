@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -83,8 +84,8 @@ def create_sqlite(path: Path) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.{os.getpid()}.new")
-    aside.unlink(missing_ok=True)
+    # a name of this call's own: two runs of one process (drpo reproduce) create it together
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.new")
     conn = sqlite3.connect(aside)
     try:
         conn.execute("PRAGMA journal_mode=WAL")  # writes the header; persists in the file

@@ -24,6 +24,7 @@ from langgraph.store.base import BaseStore
 
 from drpo.core.config import RunConfig
 from drpo.core.context import Context
+from drpo.core.provenance import forked_history, judge_at, judge_label
 from drpo.core.records import LEVELS, LINEAGE, PLAN, copy_records
 from drpo.core.state import STAGES
 from drpo.runtime.checkpointer_url import redact
@@ -72,7 +73,10 @@ async def fork_run(
         run_config = RunConfig.model_validate(config)
         values["config"] = run_config.model_dump()
         origin = {"run_id": parent.id, "stage": stage, "level": level, "checkpoint_id": cid}
-        built.create(run_config, context, extra={"forked_from": origin})
+        at = {"stage": stage, "level": level}
+        history = forked_history(parent.model_history(), context, at, _first(run_config, at))
+        _switch_judge(values, judge_label(**judge_at(history, stage, level)), context)
+        built.create(run_config, context, extra={"forked_from": origin, "model_history": history})
         async with built.graph() as g2:
             if g.store is None or g2.store is None:
                 raise RunError(f"run {parent.id!r} has no level records to fork from")
@@ -80,6 +84,26 @@ async def fork_run(
             await copy_records(g.store, parent.id, g2.store, new.id, stage, level)
             await g2.aupdate_state(new.thread, values, as_node="prune_beam")
     return origin
+
+
+def _first(config: RunConfig, after: dict[str, Any]) -> dict[str, Any]:
+    """The first level a fork after ``after`` computes (stage 1's last: stage 2's level 0)."""
+    if after["stage"] == "icl" and after["level"] >= config.icl.D:
+        return {"stage": "system_prompt", "level": 0}
+    return {"stage": after["stage"], "level": after["level"] + 1}
+
+
+def _switch_judge(values: dict[str, Any], parent_judge: str, context: Context) -> None:
+    """Stage 1 keeps each example's best across levels (nodes/prune_beam.py), and --patience the
+    best prompt so far (nodes/check.py), marked with the judge that scored them; with another
+    judge, the fork's first level replaces each example's best (a track stopped on the old
+    judge's 5s goes on) and its first check judges the best prompt again."""
+    for kept in [*(values.get("best") or {}).values(), values.get("progress") or {}]:
+        kept.setdefault("judge", parent_judge)  # a parent made before the marks
+    if values.get("stage") == "icl" and parent_judge != judge_label(
+        context.judge_model, context.judge_node
+    ):
+        values["done_tracks"] = []
 
 
 @asynccontextmanager

@@ -11,10 +11,11 @@ connection is used by its thread only (``check_same_thread=False`` lets the loop
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -142,6 +143,24 @@ async def threaded_saver(
         yield saver
 
 
+@contextmanager
+def _setup_lock(target: str, uri: bool) -> Iterator[None]:
+    """One store setup at a time per database file, across processes and threads: LangGraph's
+    migrations read the version, then insert it and ALTER the table, so two runs that start
+    together on a new run dir both migrate (UNIQUE constraint failed: store_migrations.v). A
+    lock file of its own (``<db>-setup.lock``): closing any descriptor of the database itself
+    would drop SQLite's POSIX locks in this process."""
+    if uri:
+        yield
+        return
+    with open(f"{target}-setup.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @asynccontextmanager
 async def threaded_store(
     target: str, *, uri: bool = False, setup: bool = True
@@ -156,7 +175,8 @@ async def threaded_store(
         def prepare() -> None:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            store.setup()
+            with _setup_lock(target, uri):
+                store.setup()
 
         if setup:
             await store._hop(prepare)

@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
+from drpo.core.provenance import History, history_of, judge_at
 from drpo.core.records import read_levels, read_plan
 from drpo.core.state import STAGES, LevelRecord
 from drpo.llm.session import is_budget_stop
@@ -187,6 +188,7 @@ def summarize_state(
             level_row(r, checkpoints.get(("system_prompt", r["level"]))) for r in prompt_records
         ],
         "icl_levels": icl_rows(records.get("icl", []), checkpoints),
+        "level_judges": level_judges(records, meta),
         "validation": values.get("validation"),
         "notes": values.get("notes", []),
         "calls": dict(sorted(Counter(values.get("calls", {})).items())),
@@ -207,6 +209,17 @@ async def _seeds(store: Any, run_id: str) -> list[str]:
         return await read_plan(store, run_id)
     except ValueError:  # not started yet
         return []
+
+
+def level_judges(
+    records: dict[str, list[LevelRecord]], meta: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The judge model and node that scored each level, from run.json's model history (a fork's
+    levels before the fork: its parent's judge; a server thread without one: None)."""
+    history: History = history_of(meta) if meta.get("model_history") or meta.get("context") else {}
+    levels = sorted({(stage, r["level"]) for stage, recs in records.items() for r in recs},
+                    key=lambda sl: (STAGES.index(sl[0]), sl[1]))  # fmt: skip
+    return [{"stage": st, "level": lv, **judge_at(history, st, lv)} for st, lv in levels]
 
 
 def upto_closed(

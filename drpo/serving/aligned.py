@@ -18,11 +18,10 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import Runnable
-from langchain_openai import ChatOpenAI
 
 from drpo.core.messages import ICLExample, build_messages
 from drpo.llm.backends.base import ReplyChatModel
-from drpo.llm.backends.registry import get_chat_model, with_params
+from drpo.llm.backends.registry import get_chat_model, is_openai, with_params
 from drpo.serving.pack_schema import PackError, check_pack
 from retrieval import get_index
 
@@ -100,7 +99,7 @@ class AlignedChatModel(ReplyChatModel):
     def base_runnable(self, stop: list[str] | None) -> Runnable[Any, Any]:
         model = get_chat_model(self.base_spec)
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if isinstance(model, ChatOpenAI):
+        if is_openai(model):
             return (
                 with_params(model, params).bind(stop=stop) if stop else with_params(model, params)
             )

@@ -30,6 +30,14 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _origin(forked: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where a forked run started: the parent run, the stage and level it was forked after."""
+    if not forked:
+        return None
+    return {"run": forked["run_id"], "stage": forked["stage"], "level": forked["level"],
+            "checkpoint_id": forked.get("checkpoint_id")}  # fmt: skip
+
+
 async def export_pack(run: Run, out: Path, force: bool = False) -> dict[str, Any]:
     check_output(out, run, force)  # drpo/serving/outputs.py: before anything is read
     config, context = run.load()
@@ -57,6 +65,9 @@ async def export_pack(run: Run, out: Path, force: bool = False) -> dict[str, Any
             "selector": context.selector_model,
         },
         "model_history": run.model_history(),  # each role's models, from which level on
+        "forked_from": _origin(run.meta().get("forked_from")),  # None: not a fork
+        "level_judges": result["level_judges"],  # the judge model and node of each level
+        "icl_report": result["icl_report"],  # each example's winning level and its judge
         "judge_node": context.judge_node,
         "config": config.model_dump(),
         "calls": result["calls"],

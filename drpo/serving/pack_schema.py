@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -34,6 +34,15 @@ class PackExample(BaseModel):
     response: str = Field(strict=True, max_length=MAX_TEXT_CHARS)
 
 
+class ForkOrigin(BaseModel):
+    """A pack of a forked run: the parent run and the level it was forked after."""
+
+    model_config = ConfigDict(extra="allow")
+    run: Name
+    stage: Literal["icl", "system_prompt"]
+    level: int = Field(strict=True, ge=0)
+
+
 class CheckedPack(BaseModel):
     """The fields a pack is served with; the others (provenance, usage, ...) pass through."""
 
@@ -44,6 +53,7 @@ class CheckedPack(BaseModel):
     K: int = Field(strict=True, ge=0, le=MAX_K)
     embedding_model: Name
     config: RunConfig = Field(default_factory=RunConfig)
+    forked_from: ForkOrigin | None = None
 
     def examples(self) -> list[ICLExample]:
         return [ICLExample(query=e.query, response=e.response) for e in self.icl_examples]

@@ -133,9 +133,11 @@ def test_disk_cache_round_trip(
     calls: list[list[str]] = []
     real_embed = index_mod.embed
 
-    def counting_embed(texts: Sequence[str], model_id: str = DEFAULT_EMBEDDING_MODEL) -> np.ndarray:
+    def counting_embed(
+        texts: Sequence[str], model_id: str = DEFAULT_EMBEDDING_MODEL, remember: bool = True
+    ) -> np.ndarray:
         calls.append(list(texts))
-        return real_embed(texts, model_id)
+        return real_embed(texts, model_id, remember)
 
     monkeypatch.setattr(index_mod, "embed", counting_embed)
     second = ICLIndex.build(POOL, cache_dir=tmp_path)

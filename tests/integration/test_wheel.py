@@ -199,7 +199,8 @@ def test_export_and_eval_read_the_benchmark_from_the_wheel(
     exported = installed.run("export", RUN, "-o", "pack.json")
     assert exported.returncode == 0, exported.stderr[-2000:]
     methods = "base,urial:inst_only,upstream:llama3-8b@K=0,drpo-no-icl"
-    argv = ["--base", "fake", "--judge", "fake", "--methods", methods, "--pack", "pack.json"]
+    argv = ["--base", "fake", "--judge", "fake", "--methods", methods, "--pack", "pack.json",
+            "--allow-self-judge"]  # the fake judge also optimized the pack  # fmt: skip
     # one regular and one safety item of the vendored dev subset: both judge templates
     evaluated = installed.run("eval", *argv, "--ids", "15,808", "--eval-id", "e")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]

@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+# the environment of every drpo subprocess of the tests (tests/conftest.py adds the session's
+# embedding cache to it, so that no test writes to the user's own)
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 # the run that is killed and resumed (tests/support/soak.py, tests/integration/test_resume.py)
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "2",

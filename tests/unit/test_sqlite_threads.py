@@ -17,7 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from typing_extensions import TypedDict
 
-from drpo.runtime.file_checks import read_only_uri
+from drpo.runtime.file_checks import create_sqlite, read_only_uri
 from drpo.runtime.persistence import SERDE
 from drpo.runtime.sqlite_threads import threaded_saver, threaded_store
 
@@ -141,3 +141,26 @@ def test_store_round_trip_on_its_thread(tmp_path: Path) -> None:
 
     assert asyncio.run(run()) == ["a", "b"]
     assert idents and loop_thread not in idents
+
+
+def test_stores_opened_together_on_a_new_file_set_it_up_once(tmp_path: Path) -> None:
+    """Runs that start together on a new run dir (drpo reproduce, or two drpo optimize) each set
+    up store.sqlite: LangGraph's migrations are not atomic, so without the setup lock some
+    openings fail (UNIQUE constraint failed: store_migrations.v, duplicate column name)."""
+
+    async def together(path: Path) -> list[Any]:
+        async def one() -> None:
+            async with threaded_store(str(path)):
+                pass
+
+        create_sqlite(path)
+        return await asyncio.gather(*(one() for _ in range(6)), return_exceptions=True)
+
+    failed = []
+    for trial in range(30):  # the race, without the lock, hit 11 of 40 trials here
+        results = asyncio.run(together(tmp_path / f"store{trial}.sqlite"))
+        failed += [repr(r) for r in results if isinstance(r, BaseException)]
+    assert failed == []
+    with sqlite3.connect(tmp_path / "store0.sqlite") as db:
+        versions = [v for (v,) in db.execute("SELECT v FROM store_migrations ORDER BY v")]
+    assert versions == list(range(len(versions))) and len(versions) >= 5

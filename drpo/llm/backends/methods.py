@@ -15,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
-from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from drpo.llm.backends.registry import with_params
+from drpo.llm.backends.registry import is_openai, with_params
 from drpo.llm.backends.structured import json_schema_format
 from drpo.llm.backends.wire import schema_instructions, wire_schema
 from drpo.llm.replies import RefusedReply, TruncatedReply
+
+if TYPE_CHECKING:  # loaded with the first OpenAI model (drpo/llm/backends/registry.py)
+    from langchain_openai import ChatOpenAI
 
 METHODS = ("json_schema", "tools", "json_object")
 CHOICES = ("auto", *METHODS)
@@ -134,7 +136,7 @@ async def structured_message(
     on_reject: Rejected,
 ) -> tuple[BaseMessage, str]:
     """The raw reply of one structured call and the method that produced it."""
-    if not isinstance(model, ChatOpenAI):  # embedded or fake model: a grammar from the schema
+    if not is_openai(model):  # embedded or fake model: a grammar from the schema
         # call kwargs, not ``bind``: the same llm_string (cache key), no binding built per call
         reply = await model.ainvoke(messages, response_format=json_schema_format(schema), **params)
         return reply, "grammar"

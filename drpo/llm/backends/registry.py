@@ -4,19 +4,33 @@ spec per process, each with the run's hooks (LLM-call cache, budget, usage, rate
 from __future__ import annotations
 
 import os
+import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from drpo.llm.backends.completion import CompletionChatModel
 from drpo.llm.backends.fake import FakeChatModel
 from drpo.llm.backends.sim import NOISE, SimChatModel
-from drpo.llm.backends.specs import ModelSpec, SpecError, json_value, parse_spec
+from drpo.llm.backends.specs import ModelSpec, SpecError, json_value, parse_spec, server_key
 from drpo.llm.model_hooks import attach_hooks
 
-__all__ = ["ModelSpec", "SpecError", "get_chat_model", "parse_spec", "spec_of", "with_params"]
+if TYPE_CHECKING:  # loaded when an OpenAI model is built
+    from langchain_openai import ChatOpenAI
 
+__all__ = [
+    "ModelSpec",
+    "SpecError",
+    "get_chat_model",
+    "is_openai",
+    "parse_spec",
+    "spec_of",
+    "with_params",
+]
+
+HF_MAX_NEW_TOKENS = 512  # an hf: model's tokens per answer unless its spec says max_new_tokens
 _MODELS: dict[str, BaseChatModel] = {}
 _SPECS: dict[int, str] = {}  # id of a built model -> its spec (methods are learned per spec)
 _LOCK = threading.Lock()
@@ -27,7 +41,7 @@ def get_chat_model(spec: str) -> BaseChatModel:
     with _LOCK:
         if spec not in _MODELS:
             parsed = parse_spec(spec)
-            _MODELS[spec] = attach_hooks(_build(parsed), parsed.model_dump_json())
+            _MODELS[spec] = attach_hooks(_build(parsed), parsed.key())
             _SPECS[id(_MODELS[spec])] = spec
         return _MODELS[spec]
 
@@ -65,21 +79,32 @@ def _build(spec: ModelSpec) -> BaseChatModel:
 
         return init_chat_model(spec.model, model_provider="openai", **_client_options())
     if spec.provider == "openai-compatible":  # backends with heavy imports load when used
+        from langchain_openai import OpenAI
+
         from drpo.llm.backends.compatible import CompatibleChatOpenAI
 
-        key = os.environ.get("DRPO_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        return CompatibleChatOpenAI(
-            model=spec.model,
-            base_url=spec.base_url,
-            api_key=SecretStr(key),
-            extra_body={k: json_value(v) for k, v in spec.options.items()} or None,
+        key = server_key()
+        client: dict[str, Any] = {
+            "model": spec.model,
+            "base_url": spec.base_url,
+            "api_key": SecretStr(key),
+            "extra_body": {k: json_value(v) for k, v in spec.options.items()} or None,
             **_client_options(),
-        )
+        }
+        if spec.mode == "completion":  # the server's /v1/completions
+            return CompletionChatModel(llm=OpenAI(**client, cache=False))
+        return CompatibleChatOpenAI(**client)
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
-    llm = HuggingFacePipeline.from_model_id(
-        model_id=spec.model, task="text-generation", pipeline_kwargs={"max_new_tokens": 512}
+    cap = spec.max_new_tokens or HF_MAX_NEW_TOKENS
+    llm = HuggingFacePipeline.from_model_id(  # one prompt per call: a tokenizer without a
+        model_id=spec.model,  # pad token (GPT-2, Llama) cannot batch
+        task="text-generation",
+        batch_size=1,
+        pipeline_kwargs={"max_new_tokens": cap},
     )
+    if spec.mode == "completion":  # a text-generation pipeline, no chat template
+        return CompletionChatModel(llm=llm.model_copy(update={"cache": False}), max_new_tokens=cap)
     return ChatHuggingFace(llm=llm)
 
 
@@ -87,6 +112,14 @@ def _client_options() -> dict[str, Any]:
     """No retries inside the client: the graph's RetryPolicy retries (with backoff) and counts
     them; DRPO_TIMEOUT_S bounds one request (default 120 s)."""
     return {"max_retries": 0, "timeout": float(os.environ.get("DRPO_TIMEOUT_S", "120"))}
+
+
+def is_openai(model: BaseChatModel) -> TypeGuard[ChatOpenAI]:
+    """An OpenAI client model (``openai:`` and ``openai-compatible:`` chat): it takes generation
+    parameters as fields, not call kwargs. langchain-openai loads only when such a model is
+    built, and no model is one of its class before then (a second of import spared)."""
+    module = sys.modules.get("langchain_openai")
+    return module is not None and isinstance(model, module.ChatOpenAI)
 
 
 def with_params(model: BaseChatModel, params: dict[str, Any]) -> BaseChatModel:

@@ -1,0 +1,1 @@
+"""`drpo reproduce TABLE`: a paper table from one command (plan, runs, evaluation, table)."""
