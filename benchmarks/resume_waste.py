@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import write_result
-from drpo.runtime.summary import comparable
+from tests.support.runs import comparable
 
 TRIALS = int(os.environ.get("DRPO_BENCH_TRIALS", "10"))
 LATENCY_MS = 50

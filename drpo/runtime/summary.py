@@ -236,19 +236,6 @@ def upto_closed(
     }
 
 
-def comparable(result: dict[str, Any]) -> dict[str, Any]:
-    """A summary without what differs between two runs of the same search (checkpoint ids)."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "checkpoint_id"}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return dict(strip(result))
-
-
 def phases(values: dict[str, Any]) -> dict[str, dict[str, int]]:
     """The run's calls per role split into search, selection and confirmation, from the marks
     that finish_stage and choose_prompt leave (empty before the search ends)."""

@@ -19,9 +19,9 @@ import pytest
 
 from drpo.cli.main import main
 from drpo.llm.usage import Usage
-from drpo.runtime.summary import comparable
 from tests.conftest import ENV, ROOT, read_log
 from tests.support.files import tree_digest
+from tests.support.runs import comparable
 
 # a tiny search with validation and confirmation; the judge of system prompts makes no call and
 # fails on purpose on the queries of the phase $DRPO_TEST_FAIL_PHASE names (tests/custom_judge.py)

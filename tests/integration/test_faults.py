@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from drpo.runtime.summary import comparable
 from tests.conftest import (
     SMALL,
     fake_context,
@@ -27,7 +26,7 @@ from tests.conftest import (
     small_config,
 )
 from tests.fault_server import FaultServer
-from tests.support.runs import optimize
+from tests.support.runs import comparable, optimize
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from drpo.cli.main import main
-from drpo.runtime.summary import comparable
 from tests.conftest import read_log, show
+from tests.support.runs import comparable
 
 ARGS = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "4", "--seeds", "12", "-K", "1"]
 SAME = ("level", "queries", "aspects", "beam", "best_reward", "candidates")

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drpo.runtime.summary import comparable
 from tests.conftest import TINY, fake_context, run_once
 from tests.fault_server import FaultServer
+from tests.support.runs import comparable
 
 KEY = "sk-test-local-0123456789"
 

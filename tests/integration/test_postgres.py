@@ -17,9 +17,9 @@ import pytest
 from psycopg import sql
 
 from drpo.cli.main import main
-from drpo.runtime.summary import comparable
 from tests.conftest import read_log
 from tests.support.kills import ARGS
+from tests.support.runs import comparable
 from tests.support.soak import soak
 
 FOUR = ["--icl", "1", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "2", "--seeds", "3", "-K", "1"]

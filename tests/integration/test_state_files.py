@@ -18,9 +18,9 @@ from drpo.cli.main import main
 from drpo.core.context import Context
 from drpo.core.state import JudgeTask
 from drpo.llm.judges import Verdict, dynamic_judge
-from drpo.runtime.summary import comparable
 from tests.conftest import STOP_AT, TINY
 from tests.support.files import tree_digest
+from tests.support.runs import comparable
 
 Damage = Callable[[Path], None]
 

@@ -18,10 +18,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from drpo.cli.budget import EXIT_STOPPED
 from drpo.cli.main import main
-from drpo.runtime.summary import comparable
 from tests.conftest import read_log, show
 from tests.langgraph_dev import UI_TOKEN
 from tests.support.processes import free_port, stop, wait_until_up
+from tests.support.runs import comparable
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip

@@ -84,7 +84,7 @@ def saved_state(run_dir: Path, run_id: str, checkpointer: str | None) -> dict[st
     """The run's summary read back read-only (what `drpo show --json` prints), without the
     checkpoint ids (which differ between two runs of the same search)."""
     from drpo.runtime.runner import Run, summary
-    from drpo.runtime.summary import comparable
+    from tests.support.runs import comparable
 
     return comparable(asyncio.run(summary(Run(run_dir, run_id, checkpointer, read_only=True))))
 

@@ -70,3 +70,16 @@ def read_log(path: Path) -> list[dict[str, str]]:
 
 def show(run_dir: Path, run_id: str) -> dict[str, Any]:
     return asyncio.run(summary(Run(run_dir, run_id)))
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    """A summary without what differs between two runs of the same search (checkpoint ids)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "checkpoint_id"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return dict(strip(result))

@@ -116,6 +116,7 @@ def killed_run(
         inherited = saved_state(run_dir, "parent", url)["calls"]
     base = ["--run-dir", str(run_dir), "--llm-cache", "off", *store]
     log, lock = work / f"{run_id}.stderr", run_dir / run_id / "writer.lock"
+    made = run_dir / run_id / "run.json"
     first = start_args(run_id, spec, parent is not None)
     start = [*first, *(base if parent is None else ["--run-dir", str(run_dir), *store])]
     proc = launch(*start, stderr=log)
@@ -127,13 +128,24 @@ def killed_run(
         if during == "resume" and rng.random() < odds["startup"]:
             time.sleep(rng.uniform(0, 3.0))  # somewhere in its start-up or first calls
         else:
-            wait_for(
-                lambda p=proc: holds_lock(lock, p.pid) or p.poll() is not None, 120, "the lock"
+            wait_for(  # a new run takes the lock, then writes its run.json
+                lambda p=proc: (holds_lock(lock, p.pid) and made.exists()) or p.poll() is not None,
+                120,
+                "the lock",
             )
-            if proc.poll() is None and rng.random() < odds["probe"]:
-                probes.append(probe_refused(proc, run_dir, run_id, store))
-            if proc.poll() is None and rng.random() < odds["waiter"]:
-                waiter = park_waiter(log, proc, ["resume", run_id, *base])
+            # the writer pauses (SIGSTOP, its lock held) while a refused probe and a waiter
+            # start: on a loaded machine their start-up outlasted its run (62 runs for 3 kills)
+            paused = proc.poll() is None
+            if paused:
+                os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                if paused and rng.random() < odds["probe"]:
+                    probes.append(probe_refused(proc, run_dir, run_id, store))
+                if paused and rng.random() < odds["waiter"]:
+                    waiter = park_waiter(log, proc, ["resume", run_id, *base])
+            finally:
+                if paused:
+                    os.kill(proc.pid, signal.SIGCONT)
             target = len(starts(events(ev))) + rng.randint(1, 6)
             wait_for(lambda p=proc, t=target: len(starts(events(ev))) >= t or p.poll() is not None,
                      120, f"{run_id}: calls")  # fmt: skip

@@ -11,9 +11,8 @@ from drpo.cli.budget import EXIT_BUDGET
 from drpo.cli.main import main
 from drpo.core.config import RunConfig
 from drpo.llm.cost import expected_calls
-from drpo.runtime.summary import comparable
 from tests.conftest import fake_spec, read_log, show
-from tests.support.runs import optimize
+from tests.support.runs import comparable, optimize
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
         "--select", "last-beam"]  # fmt: skip

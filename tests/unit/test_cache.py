@@ -22,8 +22,8 @@ from drpo.llm.session import Session
 from drpo.llm.usage import Usage
 from drpo.runtime.cache import LLMCache
 from drpo.runtime.file_checks import StateFileError
-from drpo.runtime.summary import comparable
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
+from tests.support.runs import comparable
 
 ROLE_OF_KIND = {
     "select": "selector",

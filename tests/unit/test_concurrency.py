@@ -10,8 +10,8 @@ import pytest
 
 from drpo.llm.backends.fake import FakeChatModel
 from drpo.llm.session import current_role
-from drpo.runtime.summary import comparable
 from tests.conftest import fake_context, fake_spec, read_log, run_once, small_config
+from tests.support.runs import comparable
 
 
 class InFlight:

@@ -17,9 +17,9 @@ from drpo.core.racing import Patience
 from drpo.core.state import make_candidate
 from drpo.llm.cost import phase_calls
 from drpo.runtime.runner import Run
-from drpo.runtime.summary import comparable
 from nodes.check import check_progress
 from tests.conftest import show
+from tests.support.runs import comparable
 
 JUDGE = "tests.custom_judge:tips_judge"
 ARGS = ["--icl", "2", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "10", "-K", "1",

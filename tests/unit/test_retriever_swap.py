@@ -12,8 +12,8 @@ import pytest
 
 from drpo.cli.main import main
 from drpo.runtime.runner import Run
-from drpo.runtime.summary import comparable
 from tests.conftest import read_log, show
+from tests.support.runs import comparable
 
 ARGS = ["--icl", "3", "--icl-D", "1", "-W", "2", "-M", "2", "-D", "3", "-K", "2",
         "--seeds", "20", "--validation", "4", "--confirm", "8"]  # fmt: skip

@@ -26,12 +26,11 @@ from drpo.llm.backends import methods
 from drpo.llm.backends.structured import json_schema_format
 from drpo.llm.backends.wire import wire_schema
 from drpo.llm.judges import Overall
-from drpo.runtime.summary import comparable
 from drpo.ui.backends import LocalRuns
 from drpo.ui.views import ForkRequest
 from tests.conftest import SMALL, TINY, fresh_clients, fresh_provider, show
 from tests.openai_server import OpenAIServer, method_of, schemas_of, strict_violations
-from tests.support.runs import optimize
+from tests.support.runs import comparable, optimize
 
 SAME = ("best_system_prompt", "best_reward", "icl_examples", "levels", "icl_levels", "calls")
 REPLY_SCHEMAS: list[Any] = [
