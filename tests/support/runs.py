@@ -83,3 +83,26 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return dict(strip(result))
+
+
+# the small runs of `drpo reproduce` tests (tests/unit/test_reproduce.py and the kills)
+REPRODUCE_SMALL = [
+    "--icl",
+    "2",
+    "--icl-D",
+    "2",
+    "-W",
+    "2",
+    "-M",
+    "2",
+    "-D",
+    "2",
+    "--seeds",
+    "8",
+    "-K",
+    "1",
+    "--select",
+    "last-beam",
+    "--limit",
+    "4",
+]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
-import time
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -19,28 +17,8 @@ from drpo.core.config import RunConfig
 from drpo.reproduce.budget import Cost, Pool
 from drpo.reproduce.plan import PlanError, order, plan_table
 from evals.benchmark import REGULAR_ASPECTS
-from tests.support.kills import done, drpo, events, fake_spec, launch, starts, wait_for
+from tests.support.runs import REPRODUCE_SMALL as SMALL
 
-SMALL = [
-    "--icl",
-    "2",
-    "--icl-D",
-    "2",
-    "-W",
-    "2",
-    "-M",
-    "2",
-    "-D",
-    "2",
-    "--seeds",
-    "8",
-    "-K",
-    "1",
-    "--select",
-    "last-beam",
-    "--limit",
-    "4",
-]
 FAKE = {role: "fake" for role in ("base", "optimizer", "judge", "selector")}
 
 
@@ -301,67 +279,3 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not runs.exists()
-
-
-def test_killed_mid_way_it_continues_without_repeating_a_finished_call(tmp_path: Path) -> None:
-    # a real `drpo reproduce` process, SIGKILLed while the beam run (whose ICL set the others
-    # wait for) is half done; run again, it resumes that run, runs the others and writes the
-    # table. The fake model's events file names every call started and finished, per process.
-    runs = tmp_path / "runs"
-    spec, ev = fake_spec(tmp_path, "m", latency_ms=250)
-    args = [
-        "reproduce",
-        "table4",
-        "--models",
-        spec,
-        "--eval-judge",
-        spec,
-        "--allow-self-judge",
-        "--run-dir",
-        str(runs),
-        *SMALL,
-    ]
-    first = launch(*args, stderr=tmp_path / "first.err")
-    wait_for(lambda: len(done(events(ev))) >= 12 or first.poll() is not None, 240, "12 calls")
-    time.sleep(0.12)  # past the call cache's write-behind (~20 ms); the next calls in flight
-    assert first.poll() is None, "the command ended before it could be killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    assert not (runs / "reproduce").exists()
-    killed = events(ev)
-    finished = set(done(killed))
-    in_flight = set(starts(killed)) - finished
-    again = drpo(*args)
-    assert again.returncode == 0, again.stderr
-    assert (runs / "reproduce" / "table4" / "table.md").exists()
-    assert "Δ Avg." in again.stdout
-    later = starts(events(ev), {p for p in {r["pid"] for r in events(ev)} if p != first.pid})
-    assert later, "the second process made no call"
-    assert not finished & set(later)  # no call that had finished before the kill is made again
-    assert len(set(later) & set(starts(killed))) <= len(in_flight)
-    assert (
-        "table4-beam-" in again.stderr
-        and "finished before" not in again.stderr.split("table4-beam-")[1].splitlines()[0]
-    )
-
-
-def test_ctrl_c_stops_every_run_and_the_next_invocation_finishes(tmp_path: Path) -> None:
-    # table5 starts its two ICL runs together; SIGINT reaches the stop watcher of one of them
-    # (the one installed last): the other is stopped through its STOP file, no run starts
-    runs = tmp_path / "runs"
-    spec, ev = fake_spec(tmp_path, "m", latency_ms=300)
-    args = ["reproduce", "table5", "--models", spec, "--eval-judge", "fake", "--allow-self-judge",
-            "--run-dir", str(runs), *SMALL]  # fmt: skip
-    err = tmp_path / "first.err"
-    first = launch(*args, stderr=err)
-    wait_for(lambda: len(done(events(ev))) >= 8 or first.poll() is not None, 240, "8 calls")
-    assert first.poll() is None, "the command ended before Ctrl-C"
-    first.send_signal(signal.SIGINT)
-    assert first.wait(timeout=120) == 4
-    text = err.read_text()
-    assert "stopped (SIGINT)" in text and "stopped (STOP file)" in text, text
-    assert "created (static-" not in text  # the runs that wait on an ICL set never started
-    assert not (runs / "reproduce").exists()
-    again = drpo(*args)
-    assert again.returncode == 0, again.stderr
-    assert (runs / "reproduce" / "table5" / "table.md").exists()
