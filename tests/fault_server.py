@@ -179,8 +179,9 @@ def _text(content: Any) -> str:
     return str(content or "")
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: FaultServer
+class JSONHandler(BaseHTTPRequestHandler):
+    """Quiet, HTTP/1.1, JSON replies (the loopback stand-ins' common part)."""
+
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -193,6 +194,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class Handler(JSONHandler):
+    server: FaultServer
 
     def _error(self, status: int, message: str) -> None:
         self._send(status, {"error": {"message": message, "type": "fault", "code": status}})

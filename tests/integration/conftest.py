@@ -48,7 +48,11 @@ def _database(url: str) -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return url
-    name = f"drpo_{worker}"
+    return fresh_database(url, f"drpo_{worker}")
+
+
+def fresh_database(url: str, name: str) -> str:
+    """A new, empty database ``name`` on the cluster of ``url`` (dropped first if it exists)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

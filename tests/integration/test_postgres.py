@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -18,6 +18,7 @@ from psycopg import sql
 
 from drpo.cli.main import main
 from tests.conftest import read_log
+from tests.integration.conftest import fresh_database
 from tests.support.kills import ARGS
 from tests.support.runs import comparable
 from tests.support.soak import soak
@@ -136,12 +137,7 @@ def test_crash_soak_short(tmp_path: Path, store: str, request: pytest.FixtureReq
 def empty_db(pg_url: str) -> Iterator[str]:
     """A database nobody has set up yet (its own, dropped afterwards)."""
     name = f"drpo_empty_{os.getpid()}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
+    yield fresh_database(pg_url, name)
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

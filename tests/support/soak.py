@@ -17,6 +17,7 @@ one on both checkpointers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -144,8 +145,9 @@ def killed_run(
                 if paused and rng.random() < odds["waiter"]:
                     waiter = park_waiter(log, proc, ["resume", run_id, *base])
             finally:
-                if paused:
-                    os.kill(proc.pid, signal.SIGCONT)
+                if paused:  # (it may have ended just before the SIGSTOP, and been reaped since)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGCONT)
             target = len(starts(events(ev))) + rng.randint(1, 6)
             wait_for(lambda p=proc, t=target: len(starts(events(ev))) >= t or p.poll() is not None,
                      120, f"{run_id}: calls")  # fmt: skip

@@ -42,5 +42,9 @@ def park_waiter(log: Path, proc: Any, args: list[str]) -> Any:
         120,
         "the waiting process",
     )
+    if waiter.poll() is not None:  # it ended instead of waiting: say why
+        raise RuntimeError(
+            f"the waiting process exited {waiter.returncode}: {log.read_text()[mark:]}"
+        )
     os.kill(waiter.pid, signal.SIGSTOP)
     return waiter
