@@ -21,9 +21,9 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field, SecretStr
 
 from benchmarks.common import time_generations
-from benchmarks.processes import free_port, llama_cpp_server, stop, wait_until_up
 from drpo.llm.backends.llamacpp import ChatLlamaCpp, get_llama, grammar_schema, smollm2_path
 from drpo.llm.backends.structured import json_schema_format
+from tests.support.processes import free_port, llama_cpp_server, stop, wait_until_up
 
 N = 5
 MAX_TOKENS = 64
