@@ -30,9 +30,9 @@ from drpo.cli.show import print_summary as _print_summary
 from drpo.cli.show import quietly
 from drpo.core.config import RunConfig, overridden
 from drpo.core.context import ROLES, Context, described
-from drpo.core.data import DataError, load_icl, load_seeds, shuffled
+from drpo.core.data import DataError
 from drpo.core.limits import check_examples, check_run_dir, loads_bounded, resume_hint
-from drpo.core.plan import confirm_count
+from drpo.core.plan import ConfigError, InvalidConfig, checked_config, validation_line
 from drpo.llm.backends.completion import checked_spec
 from drpo.llm.backends.registry import SpecError
 from drpo.llm.calls import DRPOCallError
@@ -156,15 +156,11 @@ def _config(args: argparse.Namespace) -> RunConfig:
     if args.confirm is not None and args.confirm < 0:
         raise UsageError(f"--confirm must be at least 0, got {args.confirm}")
     try:
-        config = RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise UsageError(_one_line(exc) + where) from None
-    seeds = load_seeds(config.seed_dir)  # a bad or empty seed set fails here, before a run exists
-    confirm_count(config, len(shuffled(seeds, 0, config.system_prompt.seeds)))  # and validation
-    pool = len(load_icl(config.icl_path)[: config.icl.n])
-    if pool < config.system_prompt.K:
-        raise UsageError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
-    return config
+        return checked_config(data)  # a bad or empty seed set fails here, before a run exists
+    except InvalidConfig as exc:
+        raise UsageError(f"{exc}{where}") from None
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _context(args: argparse.Namespace, run_dir: Path) -> Context:
@@ -271,10 +267,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        return f"invalid config: {where}: {msg}" if where else f"invalid config: {msg}"
+        return validation_line(exc)
     return " ".join(str(exc).split())
 
 

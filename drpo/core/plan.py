@@ -11,8 +11,12 @@ sets never overlap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 from drpo.core.config import RunConfig
+from drpo.core.data import load_icl, load_seeds, shuffled
 from drpo.core.messages import ICLExample
 
 DEFAULT_VALIDATION = 16
@@ -121,3 +125,35 @@ def planned_queries(
         "icl": list(dict.fromkeys(e["query"] for e in icl_base)),
         "system_prompt": list(dict.fromkeys(stage2)),
     }
+
+
+class ConfigError(ValueError):
+    """A run config that its seeds and ICL pool cannot serve (one line)."""
+
+
+class InvalidConfig(ConfigError):
+    """A run config that does not validate (one line: the first error)."""
+
+
+def validation_line(exc: ValidationError) -> str:
+    """A config's first validation error as one line."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"invalid config: {where}: {msg}" if where else f"invalid config: {msg}"
+
+
+def checked_config(data: dict[str, Any]) -> RunConfig:
+    """The RunConfig of ``data``, checked before a run exists: valid, enough seeds for its
+    validation and confirmation queries, K no larger than the ICL pool. ConfigError (one line)
+    otherwise; a bad seed or ICL file raises the loaders' DataError."""
+    try:
+        config = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidConfig(validation_line(exc)) from None
+    seeds = load_seeds(config.seed_dir)
+    confirm_count(config, len(shuffled(seeds, 0, config.system_prompt.seeds)))  # and validation
+    pool = len(load_icl(config.icl_path)[: config.icl.n])
+    if pool < config.system_prompt.K:
+        raise ConfigError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
+    return config

@@ -18,12 +18,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from drpo.core.config import RunConfig, overridden
 from drpo.core.context import ROLES
-from drpo.core.data import load_icl, load_seeds, shuffled
-from drpo.core.plan import confirm_count
+from drpo.core.data import load_icl
+from drpo.core.plan import ConfigError, checked_config
 
 TABLES = ("table1", "table3", "table4", "table5", "fig4")
 FIG4_K = 5  # the paper's sweep: K = 0..5
@@ -84,17 +82,9 @@ def base_config(flags: dict[str, Any]) -> RunConfig:
     stage1 = {key: flags.get(name) for name, key in STAGE1_FLAGS}
     data = overridden({}, stage2, stage1, seed=flags.get("seed"))
     try:
-        config = RunConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise PlanError(f"invalid config: {where}: {msg}") from None
-    confirm_count(config, len(shuffled(load_seeds(config.seed_dir), 0, config.system_prompt.seeds)))
-    pool = len(load_icl(config.icl_path)[: config.icl.n])
-    if pool < config.system_prompt.K:
-        raise PlanError(f"K={config.system_prompt.K} is larger than the ICL pool ({pool})")
-    return config
+        return checked_config(data)
+    except ConfigError as exc:
+        raise PlanError(str(exc)) from None
 
 
 def _digest(table: str, models: dict[str, str], config: RunConfig) -> str:
