@@ -146,10 +146,12 @@ def test_killed_fork_resumes_as_the_same_fork(tmp_path: Path) -> None:
     ref = _drpo(*fork, f"fake:latency_ms=100,log={tmp_path / 'ref.jsonl'}", "--run-id", "ref")
     assert ref.wait(timeout=300) == 0, ref.stderr.read() if ref.stderr else ""
     log = tmp_path / "k.jsonl"
+    half = len(read_log(tmp_path / "ref.jsonl")) // 2  # mid-search (10 calls: at times its end)
     proc = _drpo(*fork, f"fake:latency_ms=100,log={log}", "--run-id", "k")
     deadline = time.monotonic() + 120
-    while len(read_log(log)) < 10 and time.monotonic() < deadline:  # mid-search
+    while len(read_log(log)) < half and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert proc.poll() is None, "the fork finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert show(runs, "k")["status"] == "in progress"
