@@ -30,22 +30,25 @@ def collect() -> dict[str, int]:
     return {folder: sum(i.startswith(f"{folder}/") for i in ids) for folder in ROWS.values()}
 
 
-def rewrite(text: str, counts: dict[str, int]) -> tuple[str, list[str]]:
-    """``text`` with each row's count replaced by the collected one; the rows that changed."""
+def rewrite(
+    text: str, counts: dict[str, int], rows: dict[str, str] = ROWS
+) -> tuple[str, list[str]]:
+    """``text`` with the count of each row of ``rows`` replaced by the collected one; the rows
+    that changed."""
     stale: list[str] = []
     found: set[str] = set()
 
     def row(m: re.Match[str]) -> str:
-        if m["what"] not in ROWS:
+        if m["what"] not in rows:
             return m[0]
         found.add(m["what"])
-        want = counts[ROWS[m["what"]]]
+        want = counts[rows[m["what"]]]
         if int(m["count"]) != want:
             stale.append(f"{m['what']}: the doc says {m['count']} tests, the suite has {want}")
         return f"| {m['what']}{m['rest']}| {want} |"
 
     new = ROW.sub(row, text)
-    stale += [f"{what}: no row in the table" for what in ROWS if what not in found]
+    stale += [f"{what}: no row in the table" for what in rows if what not in found]
     return new, stale
 
 

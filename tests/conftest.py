@@ -32,7 +32,7 @@ __all__ = ["ENV", "REACHED", "ROOT", "SMALL", "STOP_AT", "TINY", "fake_context",
            "small_config"]  # fmt: skip
 
 
-# pytest-xdist (scripts/test.sh: `-n 2 --dist loadgroup --no-loadscope-reorder`) hands the work
+# pytest-xdist (scripts/test.sh: `-n 2|3 --dist loadgroup --no-loadscope-reorder`) hands the work
 # out in units, in the order of the collection: the llama.cpp tests (real models, CPU-bound) as
 # one unit, first, so that two of them never fight for the cores; test_postgres.py
 # as one, in its order (its tests share the worker's database and aspect store); then every
@@ -91,8 +91,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+# the ids of every collected test, before -k, -m, --deselect or --lf leave some out
+# (tests/unit/test_doc_counts.py counts them)
+COLLECTED = pytest.StashKey[list[str]]()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[COLLECTED] = [item.nodeid for item in items]
     for item in items:
         if (unit := unit_of(item.nodeid)) in GROUPS:
             item.add_marker(pytest.mark.xdist_group(unit))
