@@ -49,18 +49,22 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert main([*base, f"mid-{phase}"]) == 1  # failed: saved, resumable
         finally:
             del os.environ["DRPO_TEST_FAIL_PHASE"]
-    log = root.parent / "k.jsonl"
-    spec = f"fake:latency_ms=30,log={log}"
+    log, hold = root.parent / "k.jsonl", root.parent / "k.hold"
+    spec = f"fake:latency_ms=30,log={log},hold={hold}"
     more = ["-D", "4", "-M", "2", "--seeds", "12", "--run-id", "k"]
     proc = _drpo(*base[:4], spec, *ARGS[:-2], *more, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     wal = root / "k" / "checkpoints.sqlite-wal"
-    # 12 calls made and a checkpoint written (under load the first can come before the second)
-    while not (len(read_log(log)) >= 12 and wal.exists()) and time.monotonic() < deadline:
+    while len(read_log(log)) < 12 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    hold.write_text("")  # no call ends from here: the run stays mid-search, however loaded
+    # a checkpoint written (under load the calls can come before it)
+    while not wal.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed mid-search"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
+    hold.unlink()  # a resume of 'k' runs on
     assert (root / "k" / "checkpoints.sqlite-wal").exists()
     return root
 

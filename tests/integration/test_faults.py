@@ -39,7 +39,9 @@ def _spec(server: FaultServer, model: str = "fake") -> str:
 
 
 def test_http_faults_are_retried_counted_and_change_nothing(tmp_path: Path) -> None:
-    rates = {"429": 0.07, "500": 0.07, "timeout": 0.08}
+    # each roll is a hash of the request: these rates give the same faults each run (2 × 429,
+    # 2 × 500, 3 timeouts among 69 requests), each costing a retry's backoff
+    rates = {"429": 0.04, "500": 0.04, "timeout": 0.04}
     server = FaultServer(rates, hang_s=2.5, deadline_s=300).start()  # the client waits 1.5 s
     try:
         faulty = run_once(tmp_path / "f", "f", fake_context(_spec(server)), small_config(D=2))

@@ -83,21 +83,26 @@ def test_table4_on_langgraph_dev_then_found_finished(server: str, tmp_path: Path
 def test_killed_while_its_runs_are_on_the_server_it_waits_for_them(
     server: str, tmp_path: Path
 ) -> None:
-    # the command is killed after it submitted the beam run; the run goes on on the server, and
-    # the command run again finds its thread (same id) and waits for that run: one run per thread
-    runs = tmp_path / "runs"
-    args = ["reproduce", "table4", "--server", server, "--models", "fake:latency_ms=400",
+    # the command is killed after it submitted the beam run; the run goes on on the server (held
+    # there by the fake model's hold file until the command runs again), and the command run
+    # again finds its thread (same id) and waits for that run: one run per thread
+    runs, hold = tmp_path / "runs", tmp_path / "hold"
+    hold.write_text("")
+    args = ["reproduce", "table4", "--server", server, "--models", f"fake:hold={hold}",
             "--eval-judge", "fake", "--allow-self-judge", "--run-dir", str(runs), *SMALL,
             "--seed", str(int(SEED) + 1)]  # fmt: skip
-    err = tmp_path / "first.err"
+    err, err_again = tmp_path / "first.err", tmp_path / "again.err"
     first = launch(*args, stderr=err)
     wait_for(lambda: "submitted as run" in err.read_text() or first.poll() is not None, 300,
              "the beam run submitted")  # fmt: skip
     first.send_signal(signal.SIGKILL)
     first.wait()
-    again = drpo(*args, timeout=600)
-    assert again.returncode == 0, again.stderr
-    assert "waiting for run" in again.stderr and "submitted" not in again.stderr.split(
-        "waiting for run")[0]  # fmt: skip
+    again = launch(*args, stderr=err_again)
+    wait_for(lambda: "waiting for run" in err_again.read_text() or again.poll() is not None, 300,
+             "the command waiting for the beam run")  # fmt: skip
+    hold.unlink()
+    assert again.wait(timeout=600) == 0, err_again.read_text()
+    text = err_again.read_text()
+    assert "waiting for run" in text and "submitted" not in text.split("waiting for run")[0]
     ids = json.loads((runs / "reproduce" / "table4" / "result.json").read_text())["runs"]
     assert [t["runs"] for t in asyncio.run(_threads(server, ids)).values()] == [["success"]] * 3

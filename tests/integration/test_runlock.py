@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from drpo.core.config import RunConfig
+from drpo.llm.usage import read_usage
 from drpo.runtime.runlock import LOCK_FILE, RunLock, RunLocked, hold, writer_active
 from drpo.runtime.runner import Run, RunError
 from tests.conftest import fake_context
 from tests.support.kills import ARGS, ENV, PER_ROLE, drpo, events, launch, roles, starts
+from tests.support.processes import paused
 
 HOLDER = """
 import sys, time
@@ -148,8 +150,6 @@ def test_two_concurrent_resumes_one_writes_the_other_exits_2(tmp_path: Path) -> 
 
 
 def _usage(run_dir: Path) -> list[dict[str, int]]:
-    from drpo.llm.usage import read_usage
-
     return list(read_usage(run_dir / "r").values())
 
 
@@ -163,11 +163,12 @@ def test_optimize_of_a_run_being_written_is_refused(tmp_path: Path) -> None:
                 break
             assert proc.poll() is None
             threading.Event().wait(0.01)
-        out = drpo("optimize", "--run-dir", str(tmp_path), "--run-id", "r", "--models", "fake",
-                   *ARGS)  # fmt: skip
-        assert out.returncode == 2 and "already exists" in out.stderr
-        ans = drpo("answer", "r", "approve", "--run-dir", str(tmp_path))
-        assert ans.returncode == 2 and f"pid {proc.pid}" in ans.stderr, ans.stderr
+        with paused(proc):  # the writer holds the lock while the two commands start
+            out = drpo("optimize", "--run-dir", str(tmp_path), "--run-id", "r", "--models",
+                       "fake", *ARGS)  # fmt: skip
+            assert out.returncode == 2 and "already exists" in out.stderr
+            ans = drpo("answer", "r", "approve", "--run-dir", str(tmp_path))
+            assert ans.returncode == 2 and f"pid {proc.pid}" in ans.stderr, ans.stderr
     finally:
         proc.kill()
         proc.wait()

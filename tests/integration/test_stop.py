@@ -20,7 +20,7 @@ from drpo.cli.budget import EXIT_STOPPED
 from drpo.cli.main import main
 from tests.conftest import read_log, show
 from tests.langgraph_dev import UI_TOKEN
-from tests.support.processes import free_port, stop, wait_until_up
+from tests.support.processes import free_port, paused, stop, wait_until_up
 from tests.support.runs import comparable
 
 ARGS = ["--icl", "2", "--icl-D", "2", "-W", "2", "-M", "2", "-D", "3", "--seeds", "6", "-K", "0",
@@ -107,12 +107,13 @@ def test_the_inspector_stop_button_stops_the_run(
     )
     try:
         base = f"http://127.0.0.1:{port}/ui/"
-        wait_until_up(base + "api/runs", ui, 60, "drpo ui")
-        wait = WebDriverWait(browser, 60, poll_frequency=0.2)
-        browser.get(base + f"?run=s&token={UI_TOKEN}")
-        wait.until(lambda d: d.find_element(By.ID, "stop").is_displayed())
-        browser.find_element(By.ID, "stop").click()  # POST api/runs/s/stop: the STOP file
-        wait.until(lambda d: "stop requested" in d.find_element(By.ID, "action-result").text)
+        with paused(proc):  # the run stays in progress while the inspector and page start
+            wait_until_up(base + "api/runs", ui, 60, "drpo ui")
+            wait = WebDriverWait(browser, 60, poll_frequency=0.2)
+            browser.get(base + f"?run=s&token={UI_TOKEN}")
+            wait.until(lambda d: d.find_element(By.ID, "stop").is_displayed())
+            browser.find_element(By.ID, "stop").click()  # POST api/runs/s/stop: the STOP file
+            wait.until(lambda d: "stop requested" in d.find_element(By.ID, "action-result").text)
         _check_stopped(proc, "STOP file")
     finally:
         stop(ui, 10)

@@ -1,6 +1,6 @@
 """Servers run as child processes, shared by the tests and the benchmarks: a free loopback port,
-the llama.cpp server's command line, waiting until a server answers, stopping a process, the
-addresses a port is listened on."""
+the llama.cpp server's command line, waiting until a server answers, pausing and stopping a
+process, the addresses a port is listened on."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,19 @@ def _output(proc: subprocess.Popen[Any], log: Path | None) -> str:
         return log.read_text(errors="replace")[-2000:]
     out = proc.stderr.read() if proc.stderr else ""
     return out.decode(errors="replace") if isinstance(out, bytes) else str(out)
+
+
+@contextmanager
+def paused(proc: subprocess.Popen[Any]) -> Iterator[None]:
+    """``proc`` stopped (SIGSTOP) for the block, holding what it holds (a run's lock, a run not
+    yet finished) while the slower steps of a test start: on a loaded machine a new process can
+    take longer to start than a short run takes to end. It goes on (SIGCONT) after the block."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
 
 
 def stop(proc: subprocess.Popen[Any], timeout: float = 10, sig: int = signal.SIGTERM) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from drpo.core.limits import (
     loads_bounded,
     resume_hint,
 )
-from drpo.llm.backends.registry import SpecError, parse_spec
+from drpo.llm.backends.registry import SpecError, get_chat_model, parse_spec
 from drpo.serving.pack_schema import PackError, check_pack
 
 
@@ -50,6 +51,7 @@ def test_good_specs_parse(spec: str) -> None:
         ("fake:log=", "log='': expected a file path"),
         ("fake:log=/no/such/folder/calls.jsonl", "folder '/no/such/folder' does not exist"),
         ("fake:events=/no/such/e.jsonl", "does not exist"),
+        ("fake:hold=/no/such/hold", "does not exist"),
         ("sim:world=improve,noise=inf", "bad sim spec"),
         ("sim:world=improve,seed=99999999999999999999999", "bad sim spec"),
         ("openai-compatible:m@http://h/v1,temperature=Infinity", "Infinity is not a finite"),
@@ -60,6 +62,17 @@ def test_bad_spec_options_are_refused(spec: str, needle: str) -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(spec)
     assert needle in str(info.value)
+
+
+def test_a_fake_call_waits_while_its_hold_file_exists(tmp_path: Path) -> None:
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    model = get_chat_model(f"fake:hold={hold}")
+    done = threading.Event()
+    threading.Thread(target=lambda: (model.invoke("hi"), done.set()), daemon=True).start()
+    assert not done.wait(0.5)  # held
+    hold.unlink()
+    assert done.wait(10)  # answered once the file is gone
 
 
 def test_log_folder_is_checked(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ instance of it (the holistic judge's, ...), and plain answers. It can add latenc
 malformed JSON at a given rate, and counts its calls: in memory, optionally as JSON lines in a
 ``log`` file (one line per finished call) so that calls can be counted across processes, and in
 an ``events`` file (a "start" line when a call starts, a "done" line when it finishes, with the
-process id) so that a test can see which calls were in flight when a process was killed.
+process id) so that a test can see which calls were in flight when a process was killed. While
+its ``hold`` file exists, each call waits before it answers: a test holds a run in progress (in
+another process, on a server) for as long as it needs.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class FakeChatModel(ReplyChatModel):
     malformed_rate: float = 0.0
     log: str | None = None
     events: str | None = None
+    hold: str | None = None
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _attempts: Counter[str] = PrivateAttr(default_factory=Counter)
     calls: Counter[str] = Counter()
@@ -154,6 +157,8 @@ class FakeChatModel(ReplyChatModel):
     ) -> BaseMessage:
         kind, key, content = self._start(messages, kwargs)
         time.sleep(self.latency_ms / 1000)
+        while self.hold and Path(self.hold).exists():
+            time.sleep(0.05)
         self._record(kind, key)
         return _ai_message(kind, content, messages)
 
@@ -162,6 +167,8 @@ class FakeChatModel(ReplyChatModel):
     ) -> BaseMessage:
         kind, key, content = self._start(messages, kwargs)
         await asyncio.sleep(self.latency_ms / 1000)
+        while self.hold and Path(self.hold).exists():
+            await asyncio.sleep(0.05)
         self._record(kind, key)
         return _ai_message(kind, content, messages)
 

@@ -61,6 +61,7 @@ def _build(spec: ModelSpec) -> BaseChatModel:
             malformed_rate=float(opts.get("malformed_rate", 0)),
             log=opts.get("log"),
             events=opts.get("events"),
+            hold=opts.get("hold"),
         )
     if spec.provider == "sim":
         return SimChatModel(

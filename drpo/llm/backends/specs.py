@@ -12,7 +12,8 @@ Grammar (see README "Model specs"):
   hf:PATH_OR_ID[,mode=completion][,max_new_tokens=N]  a local Hugging Face model via
                              langchain-huggingface; N new tokens at most (1-1000000, default 512)
   fake[:k=v,...]             deterministic fake: latency_ms (0-60000), malformed_rate (0-1),
-                             log and events (files in an existing folder)
+                             log and events (files in an existing folder), hold (a file: while
+                             it exists, each call waits before it answers)
   sim:world=W[,noise=S,seed=N]  simulated world with known prompt quality (drpo/llm/backends/sim.py)
 mode=completion (mode=chat is the default): a base model without a chat template, prompted in
 the paper's ``# Query:`` / ``# Answer:`` layout through the server's /v1/completions or a
@@ -103,7 +104,7 @@ def _parse(spec: str) -> ModelSpec:
             key, sep, value = item.partition("=")
             if not sep or key not in _FAKE_RANGES:
                 raise SpecError(f"bad fake option {item!r} in {spec!r}")
-            if key in ("log", "events"):
+            if key in ("log", "events", "hold"):
                 _check_file(key, value)
             else:
                 check_number(key, _float(key, value), *_FAKE_RANGES[key])
@@ -189,6 +190,7 @@ _FAKE_RANGES: dict[str, tuple[float, float]] = {
     "malformed_rate": (0, 1),
     "log": (0, 0),
     "events": (0, 0),
+    "hold": (0, 0),
 }
 # request fields a spec may not set: the client and the calls own them
 _RESERVED = {"model", "messages", "tools", "tool_choice", "response_format", "stream", "api_key"}
