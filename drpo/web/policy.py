@@ -14,10 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from drpo.llm.backends.registry import ModelSpec, SpecError, parse_spec
+from drpo.llm.backends.specs import FAKE_FILE_OPTIONS
 from drpo.llm.judges import JUDGES, resolve_judge
 from drpo.web.guard import Refusal
-
-PATH_OPTIONS = ("log", "events")  # fake options that name a file
 
 
 def _urls(specs: Iterable[str]) -> set[str]:
@@ -65,7 +64,7 @@ class RequestPolicy:
         trusted = {*self.models, *run_uses}
         if spec in trusted:
             return parsed
-        if parsed.provider == "fake" and set(parsed.options) & set(PATH_OPTIONS):
+        if parsed.provider == "fake" and set(parsed.options) & set(FAKE_FILE_OPTIONS):
             raise Refusal(400, f"model spec {spec!r}: a request may not name a file")
         if parsed.provider == "hf":
             raise Refusal(400, f"model spec {spec!r}: a request may not name a local model path")

@@ -68,6 +68,7 @@ BAD_JUDGES = [
     ({"judge_model": "openai-compatible:x@http://attacker.example/v1"}, "not a server"),
     ({"judge_model": "fake:log=PLANTED"}, "may not name a file"),
     ({"judge_model": "fake:events=PLANTED"}, "may not name a file"),
+    ({"judge_model": "fake:hold=PLANTED"}, "may not name a file"),
     ({"judge_model": "hf:/etc"}, "local model path"),
     ({"judge_model": "fake", "judge_node": "this:s"}, "not one this server knows"),
     ({"judge_model": "fake", "judge_node": "builtins:print"}, "not one this server knows"),

@@ -104,7 +104,7 @@ def _parse(spec: str) -> ModelSpec:
             key, sep, value = item.partition("=")
             if not sep or key not in _FAKE_RANGES:
                 raise SpecError(f"bad fake option {item!r} in {spec!r}")
-            if key in ("log", "events", "hold"):
+            if key in FAKE_FILE_OPTIONS:
                 _check_file(key, value)
             else:
                 check_number(key, _float(key, value), *_FAKE_RANGES[key])
@@ -192,6 +192,7 @@ _FAKE_RANGES: dict[str, tuple[float, float]] = {
     "events": (0, 0),
     "hold": (0, 0),
 }
+FAKE_FILE_OPTIONS = ("log", "events", "hold")  # fake options that name a file
 # request fields a spec may not set: the client and the calls own them
 _RESERVED = {"model", "messages", "tools", "tool_choice", "response_format", "stream", "api_key"}
 
