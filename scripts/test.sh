@@ -7,7 +7,7 @@
 # llama.cpp tests one unit, handed out first; then a module each), handed out in the order of the
 # collection (--no-loadscope-reorder). tests/unit is CPU-bound: two workers. The full suite runs
 # three on the two cores: many integration tests wait (on drpo processes, servers, retry backoff,
-# a fake model's latency), and a third worker fills those waits (6.5 min against 8 with two).
+# a fake model's latency), and a third worker fills those waits (docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=false
