@@ -41,6 +41,7 @@ from drpo.llm.session import RunPaused
 from drpo.runtime.checkpointer_url import redact
 from drpo.runtime.file_checks import StateFileError
 from drpo.runtime.loop import run_async
+from drpo.runtime.runlock import writer_active
 from drpo.runtime.runner import Run, RunError, summary
 
 # Modules that add subcommands: each has ``add_parsers(sub)``; a subcommand it adds sets
@@ -213,7 +214,11 @@ async def _main(args: argparse.Namespace) -> int:
     run = Run(run_dir, args.run_id, args.checkpointer, read_only=args.command != "resume")
     run.load()  # no run, or a damaged run.json: one line, before anything else
     if args.command == "resume":
-        run.check_files()  # damage: one line, before a killed writer's lock is taken over
+        # damage: one line, before a killed writer's lock is taken over. A live writer's files
+        # are its own (a new run's database is empty until it is set up): they are checked
+        # once the lock is this process's (a plain resume is refused, --wait waits)
+        if not writer_active(run.dir):
+            run.check_files()
         _print_summary(await resume(run, args), as_json=False)
     elif args.command == "show":
         result = await summary(run)

@@ -18,7 +18,17 @@ from drpo.llm.usage import read_usage
 from drpo.runtime.runlock import LOCK_FILE, RunLock, RunLocked, hold, writer_active
 from drpo.runtime.runner import Run, RunError
 from tests.conftest import fake_context
-from tests.support.kills import ARGS, ENV, PER_ROLE, drpo, events, launch, roles, starts
+from tests.support.kills import (
+    ARGS,
+    ENV,
+    PER_ROLE,
+    drpo,
+    events,
+    launch,
+    roles,
+    starts,
+    wait_for,
+)
 from tests.support.processes import paused
 
 HOLDER = """
@@ -153,13 +163,36 @@ def _usage(run_dir: Path) -> list[dict[str, int]]:
     return list(read_usage(run_dir / "r").values())
 
 
+def test_a_resume_while_the_writer_sets_the_run_up_is_refused_or_waits(tmp_path: Path) -> None:
+    # a new run's writer takes the lock, writes run.json, then sets up its checkpoint database:
+    # a resume in between finds the database empty, which is the writer's, not damage
+    assert drpo("optimize", "--run-dir", str(tmp_path), "--run-id", "r", "--models", "fake",
+                *ARGS).returncode == 0  # fmt: skip
+    for name in ("checkpoints.sqlite-wal", "checkpoints.sqlite-shm"):
+        (tmp_path / "r" / name).unlink(missing_ok=True)
+    (tmp_path / "r" / "checkpoints.sqlite").write_bytes(b"")
+    holder, err = _holder(tmp_path / "r"), tmp_path / "wait.err"
+    try:
+        out = drpo("resume", "r", "--run-dir", str(tmp_path))
+        assert out.returncode == 2 and f"being written by pid {holder.pid}" in out.stderr, out
+        waiter = launch("resume", "r", "--run-dir", str(tmp_path), "--wait", stderr=err)
+        wait_for(lambda: "waiting for" in err.read_text() or waiter.poll() is not None, 120,
+                 "the waiting resume")  # fmt: skip
+        assert waiter.poll() is None, err.read_text()  # it waits
+    finally:
+        holder.kill()
+        holder.wait()
+    # the lock is the waiter's now: the files are checked, and the empty database named
+    assert waiter.wait(120) == 2 and "checkpoint database is empty" in err.read_text()
+
+
 def test_optimize_of_a_run_being_written_is_refused(tmp_path: Path) -> None:
     proc = launch("optimize", "--run-dir", str(tmp_path), "--run-id", "r", "--models",
                   "fake:latency_ms=300", *ARGS, "--llm-cache", "off")  # fmt: skip
     try:
-        lock = tmp_path / "r" / LOCK_FILE
-        for _ in range(6000):
-            if lock.exists() and writer_active(tmp_path / "r"):
+        lock, meta = tmp_path / "r" / LOCK_FILE, tmp_path / "r" / "run.json"
+        for _ in range(6000):  # the lock is taken before run.json is written
+            if lock.exists() and writer_active(tmp_path / "r") and meta.exists():
                 break
             assert proc.poll() is None
             threading.Event().wait(0.01)
